@@ -1,0 +1,40 @@
+# Breakwater developer commands. Both main commands work from a fresh clone:
+# they create .venv, install, and start embedded PostgreSQL/Redis when
+# DATABASE_URL / REDIS_URL are unset.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench check-compose clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable ".[dev]"
+	touch $(STAMP)
+
+## make run: the demo / development stack on http://127.0.0.1:$${PORT:-8000}/
+run: $(STAMP)
+	exec $(BIN)/python scripts/run.py
+
+## make test: the whole test suite against real PostgreSQL and Redis
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+check-compose:
+	docker-compose -f docker/compose.yaml config -q
+
+clean:
+	rm -rf $(VENV) .local staticfiles

@@ -1,0 +1,233 @@
+"""Order API (bots): place, list, read, cancel, cancel-all, heartbeat. Thin: parse, call one
+service, shape the answer. Every read goes through ``Order.objects.restrict(key)``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.gateway.api.serializers import (
+    CancelAllSerializer,
+    HeartbeatSerializer,
+    OrderDetailSerializer,
+    OrderInputSerializer,
+    OrderSerializer,
+)
+from apps.gateway.checks import GatewayUnavailable
+from apps.gateway.models import Order, OrderStatus
+from apps.gateway.services.cancel import orders_cancel_in_scope
+from apps.gateway.services.heartbeat import heartbeat_record
+from apps.gateway.services.orders import OrderNotCancellable, order_cancel, order_submit
+from apps.venues.adapters.base import VenueError
+from config.api_errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_LIST = 1000
+
+
+class OrderRejected(exceptions.APIException):
+    """422: a pre-trade check (or the venue) refused the order; the order is kept."""
+
+    status_code = 422
+    default_code = "order_rejected"
+
+    def __init__(self, code: str, detail: str, order: dict[str, Any]) -> None:
+        super().__init__(detail=detail)
+        self.error_code = code
+        self.extra = {"order": order}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail=detail)
+        self.error_code = code
+
+
+class VenueUnreachable(exceptions.APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "venue_unavailable"
+    error_code = "venue_unavailable"
+
+
+class GatewayView(APIView):
+    """Base of the order endpoints: a database that cannot be consulted anywhere in the request
+    (key lookup included) is a 503, never a 500: the order path fails closed, visibly."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DatabaseError | GatewayUnavailable):
+            logger.warning("order path failing closed: %s: %s", type(exc).__name__, exc)
+            exc = ServiceUnavailable()
+        elif isinstance(exc, ServiceUnavailable):
+            logger.warning("order path failing closed: %s", exc.__cause__ or exc.detail)
+        return super().handle_exception(exc)
+
+
+class OrdersView(GatewayView):
+    """``POST /api/v1/orders`` places an order; ``GET`` lists the key's accounts' orders."""
+
+    required_scopes = {"GET": "orders:read", "POST": "orders:write"}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Arrival is stamped before authentication, throttling and every check.
+        self.arrived_at = timezone.now()
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request=OrderInputSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer},
+        summary="Place an order (idempotent per client_order_id)",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = OrderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            outcome = order_submit(
+                api_key=request.auth, data=serializer.to_input(), arrived_at=self.arrived_at
+            )
+        except (GatewayUnavailable, DatabaseError):
+            raise ServiceUnavailable() from None
+        body = OrderSerializer(outcome.order).data
+        if outcome.replayed:
+            body["replayed"] = True
+            return Response(body, status=status.HTTP_200_OK, headers={REPLAY_HEADER: "true"})
+        if outcome.reject is not None:
+            raise OrderRejected(outcome.reject.code, outcome.reject.detail or "rejected", body)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str),
+            OpenApiParameter("account", str),
+            OpenApiParameter("instrument", str),
+            OpenApiParameter("since", str, description="ISO time: arrived at or after"),
+            OpenApiParameter("until", str, description="ISO time: arrived before"),
+            OpenApiParameter("limit", int, description=f"at most {MAX_LIST} (default 100)"),
+        ],
+        responses=OrderSerializer(many=True),
+        summary="List orders of the key's accounts, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        qs = Order.objects.restrict(request.auth)
+        params = request.query_params
+        if params.get("status"):
+            wanted = params["status"].split(",")
+            if not set(wanted) <= set(OrderStatus.values):
+                raise exceptions.ValidationError({"status": "unknown status"})
+            qs = qs.filter(status__in=wanted)
+        if params.get("account"):
+            qs = qs.filter(account_label=params["account"])
+        if params.get("instrument"):
+            qs = qs.filter(symbol=params["instrument"])
+        for name, lookup in (("since", "arrived_at__gte"), ("until", "arrived_at__lt")):
+            if params.get(name):
+                when = parse_datetime(params[name])
+                if when is None:
+                    raise exceptions.ValidationError({name: "not an ISO 8601 time"})
+                qs = qs.filter(**{lookup: when})
+        try:
+            limit = min(max(int(params.get("limit", 100)), 1), MAX_LIST)
+        except ValueError:
+            raise exceptions.ValidationError({"limit": "not an integer"}) from None
+        return Response(OrderSerializer(qs.order_by("-arrived_at")[:limit], many=True).data)
+
+
+class OrderDetailView(GatewayView):
+    """``GET /api/v1/orders/{id}`` (with fills); ``DELETE`` cancels it at the venue."""
+
+    required_scopes = {"GET": "orders:read", "DELETE": "orders:write"}
+
+    def _order(self, request: Request, order_id: Any) -> Order:
+        order = (
+            Order.objects.restrict(request.auth)
+            .select_related("account__venue")
+            .filter(pk=order_id)
+            .first()
+        )
+        if order is None:
+            raise exceptions.NotFound("No such order.")
+        return order
+
+    @extend_schema(responses=OrderDetailSerializer, summary="One order with its fills")
+    def get(self, request: Request, order_id: Any) -> Response:
+        order = self._order(request, order_id)
+        return Response(OrderDetailSerializer(order).data)
+
+    @extend_schema(responses=OrderSerializer, summary="Cancel one order")
+    def delete(self, request: Request, order_id: Any) -> Response:
+        order = self._order(request, order_id)
+        try:
+            order = order_cancel(order=order)
+        except OrderNotCancellable:
+            raise Conflict(
+                "order_state_unknown",
+                "The venue has not confirmed this order yet; retry after reconciliation.",
+            ) from None
+        except VenueError as exc:
+            raise VenueUnreachable(f"The venue did not cancel the order: {exc}") from None
+        return Response(OrderSerializer(order).data)
+
+
+class CancelAllView(GatewayView):
+    """``POST /api/v1/orders/cancel-all``: cancel every working order of the key's accounts
+    (optionally one account and/or one underlying)."""
+
+    required_scope = "orders:write"
+
+    @extend_schema(request=CancelAllSerializer, summary="Cancel all working orders")
+    def post(self, request: Request) -> Response:
+        serializer = CancelAllSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts = request.auth.trading_accounts.select_related("venue")
+        if serializer.validated_data.get("account"):
+            accounts = accounts.filter(label=serializer.validated_data["account"])
+        report = orders_cancel_in_scope(
+            accounts=list(accounts), underlying=serializer.validated_data.get("underlying")
+        )
+        body = {
+            "cancelled": report.cancelled,
+            "finished": report.finished,
+            "remaining": report.remaining,
+            "errors": report.errors,
+        }
+        return Response(body, status=status.HTTP_200_OK if report.done else 502)
+
+
+class HeartbeatView(GatewayView):
+    """``POST /api/v1/heartbeat``: keep the key's dead man's switch alive.
+
+    ``{"interval_seconds": N}`` arms (or changes) it, ``0`` disarms it, no field just beats."""
+
+    required_scope = "orders:write"
+
+    @extend_schema(request=HeartbeatSerializer, summary="Dead man's switch heartbeat")
+    def post(self, request: Request) -> Response:
+        serializer = HeartbeatSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            state = heartbeat_record(
+                api_key=request.auth,
+                interval_seconds=serializer.validated_data.get("interval_seconds"),
+            )
+        except DatabaseError:
+            raise ServiceUnavailable() from None
+        return Response(
+            {
+                "armed": state.armed,
+                "interval_seconds": state.interval_seconds,
+                "deadline": state.deadline.isoformat() if state.deadline else None,
+            }
+        )

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.gateway.api.views import CancelAllView, HeartbeatView, OrderDetailView, OrdersView
+
+urlpatterns = [
+    path("orders", OrdersView.as_view(), name="api-orders"),
+    path("orders/cancel-all", CancelAllView.as_view(), name="api-orders-cancel-all"),
+    path("orders/<uuid:order_id>", OrderDetailView.as_view(), name="api-order"),
+    path("heartbeat", HeartbeatView.as_view(), name="api-heartbeat"),
+]

@@ -1,0 +1,1 @@
+"""Gateway services: placing, cancelling and settling orders; cancel-on-halt; heartbeats."""

@@ -1,0 +1,69 @@
+"""Celery tasks of the gateway. Thin: take ids, re-read, call a service.
+
+- ``gateway.cancel_on_halt(breaker_id)``: enqueued by the breakers' ``on_halted`` hook after
+  the halt commits; retries (capped backoff) until no working order is left in the scope, then
+  one more sweep a little later for orders that were being routed while the halt committed.
+- ``gateway.dead_mans_switch_sweep``: every second (beat), halts keys whose heartbeat stopped.
+- ``gateway.reconcile``: every 5 s, settles ``unknown`` orders and refreshes working ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.gateway.services.cancel import orders_cancel_on_halt
+from apps.gateway.services.heartbeat import dead_mans_switch_sweep
+from apps.gateway.services.reconcile import orders_reconcile
+from config.celery import app
+
+SWEEP_EVERY_SECONDS = 1.0
+RECONCILE_EVERY_SECONDS = 5.0
+SECOND_PASS_DELAY_SECONDS = 2.0
+MAX_CANCEL_RETRIES = 30
+
+
+@app.task(
+    name="gateway.cancel_on_halt",
+    bind=True,
+    max_retries=MAX_CANCEL_RETRIES,
+    time_limit=60,
+    soft_time_limit=50,
+    acks_late=True,
+)
+def cancel_on_halt(self: Any, breaker_id: int, sweep_before: str | None = None) -> dict:
+    before = parse_datetime(sweep_before) if sweep_before else None
+    started = timezone.now()
+    report = orders_cancel_on_halt(breaker_id=breaker_id, decided_before=before)
+    if report is None:
+        return {"skipped": "not_halted"}
+    if not report.done:
+        raise self.retry(countdown=min(2**self.request.retries, 30))
+    if sweep_before is None:
+        # Orders accepted just before the halt may commit after this pass: sweep once more.
+        cancel_on_halt.apply_async(
+            (breaker_id, started.isoformat()), countdown=SECOND_PASS_DELAY_SECONDS
+        )
+    return {"cancelled": report.cancelled, "remaining": report.remaining}
+
+
+@app.task(name="gateway.dead_mans_switch_sweep", time_limit=30, soft_time_limit=25, expires=5)
+def dead_mans_switch_sweep_task() -> list[str]:
+    return dead_mans_switch_sweep()
+
+
+@app.task(name="gateway.reconcile", time_limit=60, soft_time_limit=50, expires=15)
+def reconcile_task() -> dict:
+    return orders_reconcile().as_dict()
+
+
+@app.on_after_finalize.connect
+def _schedule(sender: Any, **kwargs: Any) -> None:
+    sender.add_periodic_task(
+        SWEEP_EVERY_SECONDS, dead_mans_switch_sweep_task.s(), name="gateway dead man's switch"
+    )
+    sender.add_periodic_task(
+        RECONCILE_EVERY_SECONDS, reconcile_task.s(), name="gateway reconcile orders"
+    )

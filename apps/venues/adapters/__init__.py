@@ -1,0 +1,1 @@
+"""Venue adapters: one Protocol (base.VenueAdapter), the simulated venue, ccxt venues."""

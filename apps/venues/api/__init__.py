@@ -1,0 +1,1 @@
+"""Market-data API views (see api_urls.py for the routes)."""

@@ -1,0 +1,1 @@
+"""Venue services: polling, validation, analytics, hot store, credentials, instruments."""

@@ -1,0 +1,1 @@
+"""Project configuration: settings, URLs, ASGI and Celery applications."""

@@ -1,0 +1,221 @@
+"""Breakwater settings. Every external value comes from config.env.read_env()."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import ConfigurationError, read_env
+from config.local_services import ensure_service_urls
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+ENV = read_env()
+
+DEBUG = ENV.debug
+DEMO = ENV.demo
+SECRET_KEY = ENV.secret_key
+ALLOWED_HOSTS = ENV.allowed_hosts
+CSRF_TRUSTED_ORIGINS = ENV.csrf_trusted_origins
+FIELD_ENCRYPTION_KEYS = ENV.field_encryption_keys
+API_KEY_PEPPERS = ENV.api_key_peppers
+MFA_STEP_UP_SECONDS = ENV.mfa_step_up_seconds
+
+# --- Sign-in protection and sessions (apps/accounts; docs/accounts.md) ----------------------
+LOGIN_FAILURE_LIMIT = ENV.login_failure_limit
+LOGIN_LOCKOUT_SECONDS = ENV.login_lockout_seconds
+MFA_THROTTLE_FACTOR = ENV.mfa_throttle_factor
+MFA_FAILURE_LOCK_LIMIT = ENV.mfa_failure_lock_limit
+MFA_LOCK_SECONDS = ENV.mfa_lock_seconds
+MFA_ISSUER = "Breakwater"
+SESSION_IDLE_SECONDS = ENV.session_idle_seconds
+SESSION_IDLE_SECONDS_PRIVILEGED = ENV.session_idle_seconds_privileged
+SESSION_ABSOLUTE_SECONDS = ENV.session_absolute_seconds
+TRUSTED_PROXY_COUNT = ENV.trusted_proxy_count
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # the one-time set-password link for new users
+
+# --- Real PostgreSQL and Redis, external or embedded (config/local_services.py) -------------
+if ENV.uses_embedded_services and not ENV.embedded_services_allowed:
+    missing = [
+        n for n, v in (("DATABASE_URL", ENV.database_url), ("REDIS_URL", ENV.redis_url)) if not v
+    ]
+    raise ConfigurationError(
+        f"{' and '.join(missing)} not set. Point them at your servers, or set DEBUG=1 "
+        "(or BREAKWATER_EMBEDDED=1) to start embedded PostgreSQL/Redis."
+    )
+SERVICE_PROFILE = os.environ.get("BREAKWATER_PROFILE", "run")
+_services = ensure_service_urls(
+    database_url=ENV.database_url, redis_url=ENV.redis_url, profile=SERVICE_PROFILE
+)
+DATABASE_URL = _services.database_url
+REDIS_URL = _services.redis_url
+
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+    }
+}
+
+# --- Celery: JSON only, late acks, one message at a time, bounded tasks ---------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 60
+CELERY_TASK_SOFT_TIME_LIMIT = 50
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- Django -------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "django_otp",
+    "apps.audit",
+    "apps.accounts",
+    "apps.apikeys",
+    "apps.venues",
+    "apps.risk",
+    "apps.breakers",
+    "apps.gateway",
+    "apps.realtime",
+    "apps.dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # After auth, OTP and messages: no URL answers without a verified second factor.
+    "apps.accounts.middleware.MfaEnforcementMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+# Passwords are accepted only by apps.accounts' two-step sign-in; authenticate() refuses all.
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.SessionOnlyBackend"]
+LOGIN_URL = "/accounts/login/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bots authenticate with API keys only; views that serve the browser opt in to sessions.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.apikeys.authentication.ApiKeyAuthentication"],
+    # Deny by default: every API view states who may call it.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.apikeys.permissions.HasDeclaredScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.apikeys.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Breakwater API",
+    "DESCRIPTION": "Order gateway, market data, positions and breakers for trading bots.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are public documentation; they reveal no data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+# --- Security ---------------------------------------------------------------------------------
+SESSION_COOKIE_SECURE = ENV.secure_cookies
+CSRF_COOKIE_SECURE = ENV.secure_cookies
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": ENV.log_level},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "pgserver": {"level": "WARNING"}},
+}

@@ -1,0 +1,60 @@
+"""The demo's limits: seeded once, SIM-B's trips now and then in the simulated market while
+SIM-A and the book stay within theirs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.breakers.models import Breaker
+from apps.risk.demo import DEMO_LIMITS, risk_seed_demo
+from apps.risk.models import RiskLimit
+from apps.risk.services.evaluation import risk_evaluate
+from apps.venues.demo import venues_seed_demo
+from apps.venues.models import SimMarket, Venue
+from apps.venues.services.polling import venue_poll_chain
+
+pytestmark = pytest.mark.django_db
+
+WALL_SECONDS_PER_STEP = 60  # one chain poll per simulated wall-clock minute
+MAX_STEPS = 120
+
+
+def test_seeding_is_idempotent_and_never_changes_an_edited_limit(redis_client):
+    venues_seed_demo()
+    first = risk_seed_demo()
+    assert first.startswith(f"{len(DEMO_LIMITS)} demo limits created")
+    edited = RiskLimit.objects.get(name="sim-a-net-delta")
+    edited.threshold = 123.0
+    edited.save()
+    assert risk_seed_demo() == f"{len(DEMO_LIMITS)} demo limits present"
+    assert RiskLimit.objects.get(name="sim-a-net-delta").threshold == 123.0
+    assert RiskLimit.objects.count() == len(DEMO_LIMITS)
+
+
+def test_sim_b_trips_now_and_then_while_sim_a_and_the_book_stay_within(redis_client):
+    venues_seed_demo()
+    risk_seed_demo()
+    venue = Venue.objects.get(name="SIM")
+    tripped_at = None
+    for step in range(MAX_STEPS):
+        # Let a minute of wall-clock time pass for the simulated market (time_scale 20).
+        SimMarket.objects.filter(venue=venue).update(
+            stepped_at=timezone.now() - timedelta(seconds=WALL_SECONDS_PER_STEP)
+        )
+        assert venue_poll_chain(venue_id=venue.pk).ok
+        result = risk_evaluate()
+        by_name = {limit["name"]: limit for limit in result.snapshot["limits"]}
+        for name, limit in by_name.items():
+            if name != "sim-b-net-delta":
+                assert limit["status"] in ("ok", "warning"), (step, name, limit)
+        if any(c.breaker.target == "SIM-B" for c in result.trips):
+            tripped_at = step
+            break
+    assert tripped_at is not None, "SIM-B's limit never tripped"
+    breaker = Breaker.objects.get(scope="account", target="SIM-B")
+    assert breaker.state == "reduce_only"
+    assert breaker.reason.startswith("limit sim-b-net-delta: net delta ")
+    assert not Breaker.objects.filter(target="SIM-A").exists()
