@@ -31,7 +31,16 @@ EXEMPT_NAMES = {
     "readyz",
 }
 API_PREFIX = "/api/"
-SAMPLES = ("1", "auth", "accounts", "x", "MQ", "abc-def", "a1b2c3")
+SAMPLES = (
+    "1",
+    "auth",
+    "accounts",
+    "x",
+    "MQ",
+    "abc-def",
+    "a1b2c3",
+    "0b7d7c1e-5f2a-4c3e-9d8b-1a2b3c4d5e6f",
+)
 
 
 @dataclass(frozen=True)
