@@ -50,3 +50,4 @@ class AuditAction(models.TextChoices):
     ORDERS_CANCELLED_ON_HALT = "orders.cancelled_on_halt", "Orders cancelled on halt"
     # The audit log itself
     AUDIT_EXPORTED = "audit.exported", "Audit log exported"
+    AUDIT_VERIFIED = "audit.verified", "Audit chain verified"

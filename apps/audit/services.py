@@ -34,6 +34,7 @@ __all__ = [
     "audit_export",
     "audit_record",
     "audit_verify_chain",
+    "audit_verify_chain_recorded",
 ]
 
 # pg_advisory_xact_lock key that serialises appends to the chain across every process.
@@ -249,3 +250,27 @@ def audit_export(
         using=using,
     )
     return AuditExport(count, first, last, first_prev, last_hash)
+
+
+def audit_verify_chain_recorded(
+    *, actor: Actor, request: HttpRequest | None = None, using: str = "default"
+) -> ChainVerification:
+    """Verify the whole chain (as :func:`audit_verify_chain`), then append one
+    ``audit.verified`` event naming who checked and the outcome (count, head, first bad
+    sequence). The event is written after the check, so it never covers itself; a failed
+    check is recorded too (appending still works on a broken chain: only the head matters)."""
+    result = audit_verify_chain(using=using)
+    audit_record(
+        action=AuditAction.AUDIT_VERIFIED,
+        actor=actor,
+        details={
+            "ok": result.ok,
+            "count": result.count,
+            "head": result.head,
+            "first_bad_sequence": result.first_bad_sequence,
+            "reason": result.reason,
+        },
+        request=request,
+        using=using,
+    )
+    return result

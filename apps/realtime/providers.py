@@ -9,7 +9,9 @@ Each returns the same shape as the topic's pushed messages, so a page has one ha
 - ``risk`` and ``positions:<label>``: ``risk.updated`` / ``positions.updated`` cut from the
   latest risk snapshot in Redis.
 
-``alerts`` has no source yet: its snapshot answers ``available: false``.
+- ``alerts``: ``{"type": "alerts.snapshot", "alerts": [alert, ...]}``, the newest first
+  (``apps.realtime.alerts``; pushed messages are ``{"type": "alert", "alert": {...}}``).
+
 Imports are local: the source apps may be mid-change, and a missing one only disables its
 family's snapshots.
 """
@@ -81,8 +83,15 @@ def positions_snapshot(user: Any, topic: Topic) -> dict[str, Any] | None:
     }
 
 
+def alerts_snapshot(user: Any, topic: Topic) -> dict[str, Any] | None:
+    from apps.realtime.alerts import alerts_recent
+
+    return {"type": "alerts.snapshot", "alerts": alerts_recent()}
+
+
 def providers_register_defaults() -> None:
     snapshot_provider_register(family="breakers", provider=breakers_snapshot)
     snapshot_provider_register(family="surface", provider=surface_snapshot)
     snapshot_provider_register(family="risk", provider=risk_snapshot)
     snapshot_provider_register(family="positions", provider=positions_snapshot)
+    snapshot_provider_register(family="alerts", provider=alerts_snapshot)

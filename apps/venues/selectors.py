@@ -35,6 +35,7 @@ __all__ = [
     "surface_history",
     "surface_latest",
     "underlying_is_known",
+    "venues_health",
 ]
 
 _UNDERLYING = re.compile(r"^[A-Za-z0-9]{2,16}$")
@@ -249,6 +250,14 @@ def _health_row(venue: Venue, now: datetime) -> dict[str, Any]:
         "last_error_at": iso(health.last_error_at),
         "next_chain_at": iso(health.next_chain_at),
     }
+
+
+def venues_health(*, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every venue's health row (as in ``market_overview()["venues"]``), by priority; one
+    database query, no Redis."""
+    now = now or timezone.now()
+    venues = Venue.objects.select_related("health").order_by("priority", "name")
+    return [_health_row(v, now) for v in venues]
 
 
 def market_overview(*, now: datetime | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from apps.accounts.services.sessions import sessions_end_for_user
 from apps.audit.actors import Actor
 from apps.breakers.services.changes import breaker_trip
 from apps.realtime.publish import publish_now
+from apps.realtime.providers import alerts_snapshot
 from apps.realtime.snapshots import snapshot_provider_register, snapshot_provider_unregister
 from tests.accounts.factories import make_user
 from tests.realtime.helpers import Tab, session_cookie
@@ -163,6 +164,7 @@ def test_snapshots_without_a_source_say_so_and_registered_providers_are_used():
         alerts, surface, not_subscribed = run_async(scenario())
     finally:
         snapshot_provider_unregister(family="alerts")
+        snapshot_provider_register(family="alerts", provider=alerts_snapshot)  # the default
     assert alerts["available"] is True and alerts["payload"] == {"alerts": [], "for": "trader"}
     assert surface == {"type": "snapshot", "topic": "surface:BTC", "seq": 0, "available": False}
     assert not_subscribed == {"type": "refused", "topic": "risk", "reason": "not_subscribed"}

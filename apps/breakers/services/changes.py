@@ -31,6 +31,7 @@ from apps.breakers.models import (
     BreakerTransition,
     more_restrictive,
 )
+from apps.breakers.services.alerts import breaker_alert_changed
 from apps.breakers.services.errors import (
     BreakerNotPermitted,
     FourEyesRequired,
@@ -225,6 +226,7 @@ def _change(
             _supersede_pending(breaker)
             _mirror_after_commit(breaker)
             _publish(breaker, "breaker.changed")
+            breaker_alert_changed(breaker, previous)
             if to_state == BreakerState.HALTED:
                 hooks.run_halted_on_commit(breaker.pk)
             for action, extra_actor, details in extra_audit or []:

@@ -21,6 +21,7 @@ from apps.audit.actions import AuditAction
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.breakers.models import Breaker, BreakerResetRequest, BreakerState, more_restrictive
+from apps.breakers.services.alerts import breaker_alert_reset_requested
 from apps.breakers.services.changes import (
     RESET_PERMISSION,
     BreakerChange,
@@ -88,6 +89,9 @@ def breaker_reset_request(
                 requested_by=user,
             )
             _publish(locked, "breaker.reset_requested")
+            breaker_alert_reset_requested(
+                locked, requested_by=user.get_username(), to_state=to_state
+            )
             audit_record(
                 action=AuditAction.BREAKER_RESET_REQUESTED,
                 actor=Actor.user(user),

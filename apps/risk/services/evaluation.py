@@ -35,6 +35,7 @@ from apps.risk.models import (
     RiskLimit,
 )
 from apps.risk.order_metrics import order_metrics_for
+from apps.risk.services.alerts import limit_alert_status_changed
 from apps.risk.services.book import BookComputation, ScopeMetrics, book_compute, num
 from apps.risk.snapshots import snapshot_write
 from apps.venues.services.store import StoreUnavailable, redis_client
@@ -150,8 +151,10 @@ def _limits_evaluate(
     published: list[dict[str, Any]] = []
     for limit in limits:
         row = existing.get(limit.pk) or LimitUtilisation(limit=limit)
+        previous = row.status
         value, complete, note = _limit_value(limit, computation.metrics, order_values)
         trip, clear = _judge(limit, row, value, complete, note, now)
+        limit_alert_status_changed(limit, previous, row)
         if trip:
             change = breaker_auto_trip(
                 scope=limit.scope,

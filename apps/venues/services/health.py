@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from apps.realtime.alerts import alert_raise
 from apps.realtime.publish import publish
 from apps.venues.models import Venue, VenueHealth
 
@@ -76,6 +77,28 @@ def backoff_seconds(interval: float, consecutive_errors: int) -> float:
     return min(interval * (2.0 ** min(consecutive_errors, 16)), MAX_BACKOFF_SECONDS)
 
 
+def _alert(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> None:
+    """The alert feed's item for a staleness transition (``venue.stale`` / ``venue.fresh``)."""
+    since = f"{last_good_at:%H:%M:%S} UTC" if last_good_at else "never"
+    if stale:
+        alert_raise(
+            kind="venue.stale",
+            severity="warning",
+            title=f"{venue.name} market data stale",
+            detail=(
+                f"no good chain for more than {venue.stale_after_seconds:g} s "
+                f"(last good: {since})"
+            ),
+        )
+    else:
+        alert_raise(
+            kind="venue.fresh",
+            severity="info",
+            title=f"{venue.name} market data fresh again",
+            detail=f"good chain at {since}",
+        )
+
+
 def _announce(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> None:
     def send() -> None:
         market_data_stale_changed.send(
@@ -83,6 +106,7 @@ def _announce(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> No
         )
 
     transaction.on_commit(send)
+    _alert(venue, stale=stale, last_good_at=last_good_at)
     for underlying in venue.underlyings:
         publish(
             f"surface:{underlying}",
