@@ -23,6 +23,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -80,6 +81,17 @@ def _board_context(request: HttpRequest, trip_form: TripForm | None = None) -> d
     }
 
 
+def _safe_next(request: HttpRequest) -> str | None:
+    """The page the trip form came from (``next``: the overview posts here too), if it is a
+    path on this site; None otherwise."""
+    candidate = request.POST.get("next", "")
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return None
+
+
 @never_cache
 @require_GET
 @require_perm(VIEW)
@@ -111,7 +123,7 @@ def trip_view(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{breaker.label} is now {breaker.state.upper()}.")
             else:
                 messages.info(request, f"{breaker.label} was already {breaker.state.upper()}.")
-            return redirect("breakers:board")
+            return redirect(_safe_next(request) or "breakers:board")
     response = render(request, "breakers/board.html", _board_context(request, form))
     response.status_code = 400
     return response

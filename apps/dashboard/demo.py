@@ -7,6 +7,7 @@ from django.db import transaction
 
 from apps.accounts.roles import Role, roles_ensure
 from apps.accounts.services.mfa import totp_device_provision
+from apps.risk.demo import risk_seed_demo
 from apps.venues.demo import venues_seed_demo
 
 # username -> roles. demo-risk2 is the second risk manager for four-eyes approvals.
@@ -40,4 +41,6 @@ def seed_demo(*, password: str) -> str:
         totp_device_provision(user=user)
         created += was_created
     summary = f"{len(DEMO_USERS)} users ({created} new) with roles and TOTP devices"
-    return f"{summary}; {venues_seed_demo(trader_username='demo-trader')}"
+    venues = venues_seed_demo(trader_username="demo-trader")
+    # After the venues: the limits' thresholds are set from the seeded book.
+    return f"{summary}; {venues}; {risk_seed_demo()}"

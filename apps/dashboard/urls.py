@@ -8,7 +8,9 @@ urlpatterns = [
     path("", home.home, name="home"),
     # desk side (overview, audit)
     path("overview/", overview.overview_view, name="overview"),
+    path("overview/panels/<slug:name>/", overview.overview_panel_view, name="overview_panel"),
     path("audit/", audit.audit_view, name="audit"),
+    path("audit/verify/", audit.audit_verify_view, name="audit_verify"),
     # trader side (surface, positions)
     path("surface/", surface.surface_view, name="surface"),
     path("surface/figures.json", surface.surface_figures_view, name="surface_figures"),

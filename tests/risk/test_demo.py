@@ -58,3 +58,20 @@ def test_sim_b_trips_now_and_then_while_sim_a_and_the_book_stay_within(redis_cli
     assert breaker.state == "reduce_only"
     assert breaker.reason.startswith("limit sim-b-net-delta: net delta ")
     assert not Breaker.objects.filter(target="SIM-A").exists()
+
+
+def test_the_seed_demo_command_seeds_the_limits_from_the_live_book(settings, redis_client):
+    """`make run` seeds through the command: the limits must come with it, set from the book."""
+    import io
+
+    from django.core.management import call_command
+
+    settings.DEMO = True
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert f"{len(DEMO_LIMITS)} demo limits created" in out.getvalue()
+    sim_b = RiskLimit.objects.get(name="sim-b-net-delta")
+    # Set from the seeded book (just above today's delta), not the no-market-data fallback.
+    assert sim_b.threshold != DEMO_LIMITS["sim-b-net-delta"][-1]
+    call_command("seed_demo", stdout=out)
+    assert RiskLimit.objects.count() == len(DEMO_LIMITS)
