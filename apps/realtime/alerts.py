@@ -66,9 +66,7 @@ def _raise_now(item: dict[str, Any]) -> None:
     publish_now(TOPIC, {"type": "alert", "alert": item})
 
 
-def alert_raise(
-    *, kind: str, severity: str, title: str, detail: str = "", link: str = ""
-) -> None:
+def alert_raise(*, kind: str, severity: str, title: str, detail: str = "", link: str = "") -> None:
     """Store and publish one alert after the surrounding transaction commits (at once outside
     one). Nothing happens for a transaction that rolls back. Never raises."""
     if severity not in SEVERITIES:

@@ -34,7 +34,9 @@ def trader_client(client):
 
 
 def page_data(html: str) -> dict:
-    match = re.search(r'<script id="surface-data" type="application/json">(.*?)</script>', html, re.S)
+    match = re.search(
+        r'<script id="surface-data" type="application/json">(.*?)</script>', html, re.S
+    )
     assert match, "figure data not embedded"
     return json.loads(match.group(1))
 

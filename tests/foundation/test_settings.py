@@ -6,10 +6,11 @@ from tests.support.servers import ROOT
 
 
 def _manage_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Not the "run" profile: a developer's live `make run` would lend the command its DEBUG mode.
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
-        env=env,
+        env={"BREAKWATER_PROFILE": "test", **env},
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,8 +15,8 @@ from apps.accounts.roles import Role
 from apps.accounts.services.sessions import sessions_end_for_user
 from apps.audit.actors import Actor
 from apps.breakers.services.changes import breaker_trip
-from apps.realtime.publish import publish_now
 from apps.realtime.providers import alerts_snapshot
+from apps.realtime.publish import publish_now
 from apps.realtime.snapshots import snapshot_provider_register, snapshot_provider_unregister
 from tests.accounts.factories import make_user
 from tests.realtime.helpers import Tab, session_cookie

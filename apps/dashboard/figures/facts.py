@@ -71,11 +71,11 @@ def surface_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _usd(x: Any) -> str:
-    return "–" if x is None else f"{float(x):,.0f}"
+    return "n/a" if x is None else f"{float(x):,.0f}"
 
 
 def _signed_usd(x: Any) -> str:
-    return "–" if x is None else f"{float(x):+,.0f}"
+    return "n/a" if x is None else f"{float(x):+,.0f}"
 
 
 def position_row(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def position_row(p: Mapping[str, Any]) -> dict[str, Any]:
         "size": f"{float(p.get('size') or 0):+g}",
         "average_price": f"{float(p.get('average_price') or 0):g} {p.get('quote_currency') or ''}",
         "mark": mark,
-        "iv": "–" if p.get("iv") is None else f"{100.0 * float(p['iv']):.1f}%",
+        "iv": "n/a" if p.get("iv") is None else f"{100.0 * float(p['iv']):.1f}%",
         "value": _usd(p.get("value_usd")),
         "upnl": _signed_usd(upnl),
         "loss": upnl is not None and float(upnl) < 0,

@@ -1,4 +1,4 @@
-"""The scenario PnL heatmap: spot shock (rows) × vol shock (columns) → PnL in USD.
+"""The scenario PnL heatmap: spot shock (rows) x vol shock (columns) → PnL in USD.
 
 Input is the risk snapshot's grid of one scope (``apps.risk.services.book``: rows follow
 ``shocks["spot"]`` (fractions), columns ``shocks["vol_points"]``). Every cell prints its

@@ -220,12 +220,15 @@ def smiles_figure(
     fig.update_xaxes(gridcolor="#2c3b4a", tickformat="~s")
     fig.update_yaxes(gridcolor="#2c3b4a", ticksuffix="%")
     fig.update_annotations(font={"size": 12})
+    height = SMILE_ROW_HEIGHT * rows + 100
+    top, bottom = 40, 60
     fig.update_layout(
         base_layout(
             uirevision=f"smiles:{underlying}",
-            height=SMILE_ROW_HEIGHT * rows + 80,
-            legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-            margin={"l": 50, "r": 20, "t": 60, "b": 30},
+            height=height,
+            # Below the panels, clear of the panel titles (paper units of the plot area).
+            legend={"orientation": "h", "y": -30 / (height - top - bottom), "yanchor": "top"},
+            margin={"l": 50, "r": 20, "t": top, "b": bottom},
         )
     )
     return fig
@@ -290,6 +293,7 @@ def skew_figure(payload: Mapping[str, Any]) -> go.Figure:
             height=300,
             xaxis=axis("days to expiry"),
             yaxis=axis("vol points"),
+            legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         )
     )
     return fig

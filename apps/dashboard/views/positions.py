@@ -51,8 +51,9 @@ def positions_data(labels: list[str]) -> dict[str, Any]:
                 "underlying": und,
                 "worst": amount(-(u.get("worst_scenario_loss_usd") or 0.0)),
                 "figure": figure_dict(
-                    scenario_heatmap(view["shocks"], u.get("grid") or [],
-                                     uirevision=f"grid:{label}:{und}")  # fmt: skip
+                    scenario_heatmap(
+                        view["shocks"], u.get("grid") or [], uirevision=f"grid:{label}:{und}"
+                    )
                 ),
             }
             for und, u in sorted((data.get("by_underlying") or {}).items())

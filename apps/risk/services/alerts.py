@@ -2,13 +2,13 @@
 
 One alert per change of a limit's status between evaluations, never one per evaluation:
 
-- into ``warning`` from ``ok`` (``limit.warning``, severity ``warning``);
+- into ``warning`` from ``ok``, ``unknown`` or ``disabled`` (``limit.warning``, ``warning``);
 - into ``breach`` from anything else (``limit.breach``, ``critical``); the limit's breaker,
   when the breach is confirmed, raises its own ``breaker.tripped`` alert;
 - out of ``breach`` back to ``ok`` or ``warning`` on complete data (``limit.recovered``,
   ``info``).
 
-``unknown`` and ``disabled`` raise nothing (the limits table shows them).
+Moving into ``unknown`` or ``disabled`` raises nothing (the limits table shows them).
 """
 
 from __future__ import annotations
@@ -39,11 +39,10 @@ def limit_alert_status_changed(limit: RiskLimit, previous: str, row: LimitUtilis
     status = row.status
     if status == previous:
         return
-    value = (
-        format_amount(row.value, limit.metric) if row.value is not None else "no data"
-    )
+    value = format_amount(row.value, limit.metric) if row.value is not None else "no data"
     threshold = format_amount(limit.threshold, limit.metric)
-    what = f"{METRIC_SHORT.get(limit.metric, limit.metric)} {value} of {threshold} ({_scope(limit)})"
+    metric = METRIC_SHORT.get(limit.metric, limit.metric)
+    what = f"{metric} {value} of {threshold} ({_scope(limit)})"
     if status == LimitStatus.BREACH:
         confirm = (
             f" after {limit.confirmations_required} evaluations"
@@ -57,7 +56,7 @@ def limit_alert_status_changed(limit: RiskLimit, previous: str, row: LimitUtilis
             detail=f"{what}; breaker goes {limit.action}{confirm}",
             link=_link(),
         )
-    elif status == LimitStatus.WARNING and previous == LimitStatus.OK:
+    elif status == LimitStatus.WARNING and previous != LimitStatus.BREACH:
         alert_raise(
             kind="limit.warning",
             severity="warning",

@@ -86,8 +86,7 @@ def _alert(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> None:
             severity="warning",
             title=f"{venue.name} market data stale",
             detail=(
-                f"no good chain for more than {venue.stale_after_seconds:g} s "
-                f"(last good: {since})"
+                f"no good chain for more than {venue.stale_after_seconds:g} s (last good: {since})"
             ),
         )
     else:
@@ -99,14 +98,17 @@ def _alert(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> None:
         )
 
 
-def _announce(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> None:
+def _announce(
+    venue: Venue, *, stale: bool, last_good_at: datetime | None, first_chain: bool = False
+) -> None:
     def send() -> None:
         market_data_stale_changed.send(
             sender=Venue, venue=venue, stale=stale, last_good_at=last_good_at
         )
 
     transaction.on_commit(send)
-    _alert(venue, stale=stale, last_good_at=last_good_at)
+    if not first_chain:  # a venue's very first chain is no news for the alert feed
+        _alert(venue, stale=stale, last_good_at=last_good_at)
     for underlying in venue.underlyings:
         publish(
             f"surface:{underlying}",
@@ -123,7 +125,7 @@ def _announce(venue: Venue, *, stale: bool, last_good_at: datetime | None) -> No
 def poll_success_record(*, venue: Venue, job: str, at: datetime) -> None:
     """Record a successful poll (``job`` is ``chain`` or ``positions``); a chain success makes
     stale market data fresh again (and announces it)."""
-    venue_health(venue)
+    first_chain = venue_health(venue).last_chain_ok_at is None
     with transaction.atomic():
         if job == "chain":
             VenueHealth.objects.filter(venue=venue).update(
@@ -133,7 +135,7 @@ def poll_success_record(*, venue: Venue, job: str, at: datetime) -> None:
                 market_data_stale=False, stale_since=None
             )
             if became_fresh:
-                _announce(venue, stale=False, last_good_at=at)
+                _announce(venue, stale=False, last_good_at=at, first_chain=first_chain)
         else:
             VenueHealth.objects.filter(venue=venue).update(
                 last_positions_ok_at=at, positions_consecutive_errors=0
