@@ -6,8 +6,10 @@ stable codes here so no view has to remember the format.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -44,7 +46,15 @@ def _code_for(exc: exceptions.APIException) -> str:
     return str(exc.default_code)
 
 
+logger = logging.getLogger(__name__)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL unreachable (down, restarting, out of connections): the caller gets the
+        # documented 503 and retries; nothing was decided, so nothing is half done.
+        logger.warning("database unavailable: %s", exc)
+        exc = ServiceUnavailable("The database is unavailable; nothing was done. Retry shortly.")
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

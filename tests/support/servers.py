@@ -79,8 +79,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def uvicorn_server(*, workers: int = 1, **env: str) -> Iterator[RunningServer]:
-    """Start the real ASGI app under uvicorn on a free port; wait until /readyz answers 200."""
+def uvicorn_server(
+    *, workers: int = 1, ready_path: str = "/readyz", **env: str
+) -> Iterator[RunningServer]:
+    """Start the real ASGI app under uvicorn on a free port; wait until ``ready_path`` answers
+    200 (``/healthz`` for a server whose dependencies are down on purpose)."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log_path = ARTIFACTS / f"uvicorn-{port}.log"
@@ -114,7 +117,7 @@ def uvicorn_server(*, workers: int = 1, **env: str) -> Iterator[RunningServer]:
             if process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited early:\n{server.log()}")
             try:
-                if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{server.base_url}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
