@@ -95,6 +95,8 @@ class Env:
     session_idle_seconds_privileged: int
     session_absolute_seconds: int
     trusted_proxy_count: int
+    # PostgreSQL connections per process (psycopg's pool; see config/settings/base.py).
+    db_pool_max_size: int
 
     @property
     def uses_embedded_services(self) -> bool:
@@ -164,4 +166,5 @@ def read_env(environ: Mapping[str, str] | None = None) -> Env:
         session_absolute_seconds=_int(environ, "SESSION_ABSOLUTE_SECONDS", 12 * 3600),
         # How many reverse proxies of ours append to X-Forwarded-For; 0 = trust none of it.
         trusted_proxy_count=_int(environ, "TRUSTED_PROXY_COUNT", 0),
+        db_pool_max_size=_int(environ, "DB_POOL_MAX_SIZE", 8),
     )

@@ -131,6 +131,10 @@ def main() -> int:
                 # Never trust X-Forwarded-For here: a local client could spoof its address past
                 # per-IP lockouts and key network checks (docs/accounts.md).
                 "--no-proxy-headers",
+                # Bounded kernel send queue per websocket, so a slow tab's pushes coalesce
+                # (latest wins) instead of queueing in the kernel (apps/realtime/uvicorn_ws.py).
+                "--ws",
+                "apps.realtime.uvicorn_ws:BoundedSendWebSocketProtocol",
             ],
             env,
         )

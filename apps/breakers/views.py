@@ -59,12 +59,24 @@ def require_perm(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[
     return decorator
 
 
+def _board_seq() -> int:
+    """The ``breakers`` topic's sequence number (0 when Redis is unreachable)."""
+    from apps.realtime.publish import topic_seq_current
+
+    try:
+        return topic_seq_current(topic="breakers")
+    except Exception:
+        return 0
+
+
 def _board_context(request: HttpRequest, trip_form: TripForm | None = None) -> dict[str, Any]:
     from apps.breakers.services.targets import known_underlyings
     from apps.venues.models import TradingAccount, Venue
 
     can_trip = request.user.has_perm(TRIP)
     return {
+        # read before the board: the page's script skips a snapshot no newer than this
+        "live_config": {"topics": {"board": ["breakers"]}, "seq": {"breakers": _board_seq()}},
         "rows": breaker_board(),
         "can_trip": can_trip,
         "can_reset": request.user.has_perm(RESET),
@@ -96,6 +108,14 @@ def _safe_next(request: HttpRequest) -> str | None:
 @require_GET
 @require_perm(VIEW)
 def board_view(request: HttpRequest) -> HttpResponse:
+    """The board; with ``?fragment=table`` only its table, which ``static/js/overview.js``
+    fetches again whenever the ``breakers`` topic says something changed."""
+    if request.GET.get("fragment") == "table":
+        return render(
+            request,
+            "breakers/_board_table.html",
+            {"rows": breaker_board(), "can_reset": request.user.has_perm(RESET)},
+        )
     return render(request, "breakers/board.html", _board_context(request))
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "overview_limits_and_risk",
     "overview_rejects",
     "overview_venues",
+    "topic_seqs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -185,3 +186,18 @@ def overview_alerts(*, limit: int = 20) -> dict[str, Any]:
         at = parse_datetime(item.get("at", ""))
         item["time"] = f"{at:%H:%M:%S}" if at else ""
     return {"available": True, "items": items}
+
+
+def topic_seqs(topics: list[str]) -> dict[str, int]:
+    """Each topic's current sequence number, read *before* a page renders the topics' state,
+    so the page's script can skip a snapshot that tells it nothing newer (docs/realtime.md);
+    0 when Redis is unreachable (the script then simply refreshes)."""
+    from apps.realtime.publish import topic_seq_current
+
+    seqs = {}
+    for topic in topics:
+        try:
+            seqs[topic] = topic_seq_current(topic=topic)
+        except Exception:
+            seqs[topic] = 0
+    return seqs

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -93,6 +94,24 @@ def _snapshot(user_id: int, topic: Topic) -> dict[str, Any]:
     }
 
 
+_warned_unbounded = False
+
+
+def _warn_if_send_queue_unbounded() -> None:
+    """Once per process: coalescing needs uvicorn started with our websocket protocol."""
+    global _warned_unbounded
+    if _warned_unbounded:
+        return
+    _warned_unbounded = True
+    module = sys.modules.get("apps.realtime.uvicorn_ws")
+    if module is None or not module.in_use:
+        logger.warning(
+            "websocket send queue not bounded: start uvicorn with --ws "
+            "apps.realtime.uvicorn_ws:BoundedSendWebSocketProtocol, or a slow tab's pushes "
+            "queue up in the kernel instead of coalescing (docs/realtime.md)"
+        )
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     watched: Watched
 
@@ -107,6 +126,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.outbox = Outbox()
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
+        self._closer: asyncio.Task[None] | None = None
+        _warn_if_send_queue_unbounded()
         await self.accept()
         await self.channel_layer.group_add(group_for_user(watched.user_id), self.channel_name)
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
@@ -118,6 +139,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         watcher().discard(self)
         self._sender.cancel()
+        if self._closer is not None:
+            self._closer.cancel()
         for task in self._snapshot_tasks.values():
             task.cancel()
         try:
@@ -143,6 +166,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- from the browser -------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closing:
+            return
         try:
             content = json.loads(text_data or "")
         except ValueError:
@@ -154,6 +179,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: dict, **kwargs: object) -> None:
+        if self._closing:
+            return  # revoked: the close is on its way, nothing is answered or joined any more
         kind = content.get("type")
         if kind == "ping":
             self.outbox.put_control({"type": "pong"})
@@ -232,8 +259,31 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await revalidate([self])
 
     async def revoke(self, verdict: Verdict) -> None:
-        """Close the socket: the session ended or the user's rights shrank."""
+        """Close the socket: the session ended or the user's rights shrank.
+
+        Nothing more goes out at once (sender stopped, topics left, the outbox dropped). The
+        close frame itself is sent from its own task: uvicorn's send waits until the socket's
+        write buffer drains, which for a tab that stopped reading is never, and the periodic
+        re-check awaits this for every socket of the process in turn (apps/realtime/watch.py).
+        Such a connection is reset by apps.realtime.uvicorn_ws shortly after instead."""
         if self._closing:
             return
         self._closing = True
-        await self.close(code=verdict.code, reason=verdict.reason)
+        self._sender.cancel()
+        for task in self._snapshot_tasks.values():
+            task.cancel()
+        for name in list(self.topics):
+            self.outbox.drop_topic(name)
+        topics, self.topics = list(self.topics), {}
+        self._closer = asyncio.get_running_loop().create_task(self._close(verdict))
+        try:
+            for name in topics:
+                await hub().leave(name, self)
+        except Exception:  # Redis gone: the hub's membership expires on its own
+            logger.debug("leaving topics on revoke failed", exc_info=True)
+
+    async def _close(self, verdict: Verdict) -> None:
+        try:
+            await self.close(code=verdict.code, reason=verdict.reason)
+        except Exception:  # the client went away first; disconnect() cleans up
+            logger.debug("websocket close failed", exc_info=True)

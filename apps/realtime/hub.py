@@ -57,12 +57,12 @@ class Hub:
         if not self.topics and self._reader is not None:
             # Nobody left: stop receiving (a reader left pending would be torn down mid-receive
             # with its event loop, which the channel layer's shared receive state dislikes).
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
-            self._reader = None
+            reader, self._reader = self._reader, None
+            reader.cancel()
+            # wait(), not ``await reader`` under ``except CancelledError``: that would also
+            # swallow a cancellation of the caller itself (a revoke in the watcher's task
+            # cancelled at loop shutdown then kept the watcher looping forever).
+            await asyncio.wait([reader])
 
     async def _read(self) -> None:
         while True:

@@ -53,10 +53,19 @@ _services = ensure_service_urls(
 DATABASE_URL = _services.database_url
 REDIS_URL = _services.redis_url
 
-DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-}
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# A connection pool per process (psycopg_pool) instead of persistent connections: under ASGI
+# every request runs in its own context, so CONN_MAX_AGE > 0 opens a new connection per
+# request and leaves it to the garbage collector (Django ticket #33497), which cost a backend
+# fork per order and ran PostgreSQL out of connections under load. A checkout waits at most
+# `timeout` seconds, then the request fails closed (503). Celery's prefork children close the
+# pool they inherit (celery >= 5.6, celery/celery#9953).
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {
+        "connect_timeout": 5,
+        "pool": {"min_size": 1, "max_size": ENV.db_pool_max_size, "timeout": 2},
+    }
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {

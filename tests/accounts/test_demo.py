@@ -54,7 +54,7 @@ def test_demo_users_sign_in_with_demo_otp(settings, monkeypatch):
     )
     assert response["Location"] == "/accounts/login/code/"
     assert client.post("/accounts/login/code/", {"method": "totp", "code": code}).status_code == 302
-    assert client.get("/").status_code == 200
+    assert client.get("/", follow=True).status_code == 200  # "/" leads to the role's home
 
 
 def test_demo_otp_for_an_unknown_user_says_what_to_do(settings):

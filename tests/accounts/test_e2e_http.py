@@ -50,7 +50,7 @@ def test_password_only_session_gets_no_page_and_no_websocket(live_server_process
     assert refused.value.response.status_code == 403
 
     signed_in = sign_in_over_http(server.base_url, user)
-    assert signed_in.get("/").status_code == 200
+    assert signed_in.get("/", follow_redirects=True).status_code == 200  # the role's home
     hello = run_async(
         _handshake(
             f"{server.ws_url}/ws/live/",

@@ -34,9 +34,9 @@ def test_password_then_code_signs_in_with_a_new_session_id():
     response = client.post("/accounts/login/code/", {"method": "totp", "code": totp_now(user)})
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.cookies["sessionid"].value != pending_session
-    page = client.get("/")
+    page = client.get("/", follow=True)  # "/" leads to the role's home page
     assert page.status_code == 200
-    assert "Signed in as <strong>alice</strong>" in page.content.decode()
+    assert 'title="Change your password">alice</a>' in page.content.decode()
     assert AuditEvent.objects.filter(
         action=AuditAction.LOGIN_SUCCEEDED, actor_label="alice"
     ).exists()

@@ -210,7 +210,7 @@ def test_enrolment_keeps_one_seed_across_reloads_and_needs_a_valid_code():
     assert page.count("<li><code>") == 10
     assert done["Cache-Control"].startswith("max-age=0") or "no-store" in done["Cache-Control"]
     assert AuditEvent.objects.filter(action=AuditAction.MFA_ENROLLED).count() == 1
-    assert client.get("/").status_code == 200
+    assert client.get("/", follow=True).status_code == 200  # "/" leads to the role's home
 
 
 def test_a_user_with_a_device_cannot_enrol_another():

@@ -70,7 +70,7 @@ def test_a_password_change_ends_the_other_sessions_but_keeps_this_one():
         },
     )
     assert response.status_code == 302
-    assert here.get("/").status_code == 200
+    assert here.get("/", follow=True).status_code == 200
     assert _signed_out(elsewhere)
     assert AuditEvent.objects.filter(action=AuditAction.PASSWORD_CHANGED).count() == 1
 
@@ -86,7 +86,7 @@ def test_idle_timeout_is_shorter_for_admin_and_risk_roles(settings):
     idle_for = time.time() - 16 * 60
     _set(risk_client, SEEN_AT, idle_for)
     _set(viewer_client, SEEN_AT, idle_for)
-    assert viewer_client.get("/").status_code == 200
+    assert viewer_client.get("/", follow=True).status_code == 200
     assert _signed_out(risk_client)
     login_page = risk_client.get("/accounts/login/").content.decode()
     assert "signed out after 15 minutes without activity" in login_page

@@ -206,4 +206,5 @@ def test_a_verified_session_gets_through(client):
 
     user = make_user("alice")
     sign_in(client, user)
-    assert client.get("/").status_code == 200
+    # "/" sends a signed-in person to their role's home page (a viewer's: the overview).
+    assert client.get("/", follow=True).status_code == 200

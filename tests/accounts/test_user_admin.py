@@ -72,7 +72,7 @@ def test_create_with_a_one_time_link(admin_client):
     first = newcomer.post("/accounts/login/", {"username": "carol", "password": new_password})
     assert first["Location"] == "/accounts/login/enrol/"
     _enrol(newcomer)
-    assert newcomer.get("/").status_code == 200
+    assert newcomer.get("/", follow=True).status_code == 200
 
 
 def test_create_with_an_initial_password_that_must_be_changed(admin_client):
@@ -103,7 +103,7 @@ def test_create_with_an_initial_password_that_must_be_changed(admin_client):
         },
     )
     assert changed["Location"] == "/"
-    assert dave.get("/").status_code == 200
+    assert dave.get("/", follow=True).status_code == 200
 
 
 def test_create_refuses_a_weak_initial_password_and_a_duplicate_username(admin_client):
@@ -146,11 +146,11 @@ def test_an_admin_cannot_deactivate_themselves(admin_client):
 
 
 def test_the_nav_shows_users_only_to_admins(admin_client):
-    assert 'href="/accounts/users/"' in admin_client.get("/").content.decode()
+    assert 'href="/accounts/users/"' in admin_client.get("/", follow=True).content.decode()
     viewer = make_user("view")
     client = Client()
     sign_in(client, viewer)
-    assert 'href="/accounts/users/"' not in client.get("/").content.decode()
+    assert 'href="/accounts/users/"' not in client.get("/", follow=True).content.decode()
 
 
 def test_the_django_admin_cannot_change_security_fields_around_the_audit(admin_client):

@@ -45,6 +45,8 @@ def test_live_js_resyncs_after_a_lost_message_and_shows_its_status(
     page = context.new_page()
     try:
         browser_sign_in(page, server.base_url, user)
+        # A page without a live client of its own ("/" now leads to the live overview).
+        page.goto(f"{server.base_url}/keys/")
         page.add_script_tag(path=str(LIVE_JS))
         page.evaluate(
             """() => {

@@ -27,3 +27,15 @@ def chromium_path() -> str | None:
         if candidate and os.path.exists(candidate):
             return candidate
     return None
+
+
+def docs_screenshot(page, name: str) -> None:
+    """Save a full-page screenshot as docs/screenshots/<name>.png (referenced from the README,
+    so the browser tests keep it current) and as test-artifacts/dashboard-<name>.png."""
+    from tests.support.servers import ARTIFACTS, ROOT
+
+    screenshots = ROOT / "docs" / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)

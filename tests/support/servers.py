@@ -104,6 +104,11 @@ def uvicorn_server(
                 "off",
                 "--no-access-log",
                 "--no-proxy-headers",
+                # A bounded kernel send queue per websocket, as in production: without it a
+                # stalled tab's pushes queue up in the kernel and never coalesce
+                # (apps/realtime/uvicorn_ws.py).
+                "--ws",
+                "apps.realtime.uvicorn_ws:BoundedSendWebSocketProtocol",
             ],
             cwd=ROOT,
             env=child_env(**env),
@@ -127,3 +132,42 @@ def uvicorn_server(
         yield server
     finally:
         _stop(process)
+
+
+@contextmanager
+def celery_worker_and_beat(schedule_dir: Path) -> Iterator[None]:
+    """A real Celery worker (solo pool: the machine has two cores) and beat as subprocesses on
+    the test database and Redis, stopped (TERM, then KILL) on exit. Logs in test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = [sys.executable, "-m", "celery", "-A", "config"]
+    commands = {
+        "worker": [
+            *base,
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        "beat": [
+            *base,
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule_dir / "celerybeat-schedule"),
+        ],
+    }
+    processes = []
+    try:
+        for name, command in commands.items():
+            log = open(ARTIFACTS / f"dashboard-celery-{name}.log", "wb")
+            processes.append(
+                subprocess.Popen(command, cwd=ROOT, env=child_env(), stdout=log, stderr=log)
+            )
+        yield
+    finally:
+        for process in processes:
+            _stop(process)

@@ -63,8 +63,9 @@ def _targets() -> list[str]:
 @require_GET
 def overview_view(request: HttpRequest) -> HttpResponse:
     _require_view(request)
+    seqs = selectors.topic_seqs(["breakers", "risk", "alerts"])  # before reading the state
     context: dict[str, Any] = {}
-    for name in selectors.PANELS:
+    for name in ("board", "limits", "venues", "rejects", "alerts"):  # "risk" shares "limits"
         context.update(_panel_context(request, name))
     can_trip = context["board"]["can_trip"]
     context["trip_form"] = TripForm(initial={"scope": "global"}) if can_trip else None
@@ -77,6 +78,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             "alerts": ["alerts"],
         },
         "poll_seconds": {"venues": 5, "rejects": 10},
+        "seq": seqs,
     }
     return render(request, "dashboard/overview.html", context)
 
