@@ -30,7 +30,10 @@ STATE_COLOUR = {
 }
 
 
-def _ago(when: datetime, now: datetime) -> str:
+def age_text(when: datetime | None, now: datetime) -> str:
+    """``"12 s ago"``, ``"4 min ago"``, ``"3 h ago"``; ``"never"`` for None."""
+    if when is None:
+        return "never"
     seconds = max(0, int((now - when).total_seconds()))
     if seconds < 120:
         return f"{seconds} s ago"
@@ -54,7 +57,7 @@ def breaker_condition_text(breaker: Breaker, *, now: datetime | None = None) -> 
     if breaker.source == BreakerSource.AUTOMATIC and breaker.condition_cleared_at:
         cleared = breaker.condition_cleared_at
         return (
-            f"cleared {cleared:%H:%M:%S} UTC ({_ago(cleared, now)}): a reset looks safe",
+            f"cleared {cleared:%H:%M:%S} UTC ({age_text(cleared, now)}): a reset looks safe",
             True,
         )
     if breaker.condition_cleared_at:
@@ -109,7 +112,7 @@ def _row(breaker: Breaker, now: datetime) -> BoardRow:
             if breaker.source == BreakerSource.AUTOMATIC and breaker.trip_condition
             else breaker.source
         ),
-        since=f"{breaker.changed_at:%Y-%m-%d %H:%M:%S} UTC ({_ago(breaker.changed_at, now)})",
+        since=f"{breaker.changed_at:%Y-%m-%d %H:%M:%S} UTC ({age_text(breaker.changed_at, now)})",
         by=breaker.changed_by_label or "-",
         condition=condition,
         reset_looks_safe=safe,

@@ -17,7 +17,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.breakers.selectors import breaker_board
+from apps.breakers.selectors import age_text, breaker_board
 from apps.gateway.services.counters import reject_counts
 from apps.realtime.alerts import alerts_recent
 from apps.risk.models import METRIC_SHORT
@@ -43,18 +43,6 @@ TRIP = "accounts.trip_breakers"
 RESET = "accounts.reset_breakers"
 PANELS = ("board", "limits", "risk", "venues", "rejects", "alerts")
 NONE = "-"
-
-
-def age_text(when: datetime | None, now: datetime) -> str:
-    """``"12 s ago"``, ``"4 min ago"``, ``"3 h ago"``; ``"never"`` for None."""
-    if when is None:
-        return "never"
-    seconds = max(0, int((now - when).total_seconds()))
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
 
 
 def overview_board(user: Any) -> dict[str, Any]:

@@ -11,9 +11,8 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.roles import Role, roles_ensure
+from apps.accounts.roles import Role
 from apps.audit.actors import Actor
-from apps.breakers.mirror import mirror_forget_backoff
 from apps.breakers.models import Breaker
 from apps.breakers.services import breaker_reset, breaker_trip
 from apps.realtime.alerts import alerts_recent
@@ -26,15 +25,7 @@ from tests.realtime.helpers import Tab, session_cookie
 from tests.risk.factories import make_limit, sim_world
 from tests.support.aio import run_async
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _roles_and_redis(redis_client):
-    roles_ensure()
-    mirror_forget_backoff()
-    yield
-    mirror_forget_backoff()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("roles_and_redis")]
 
 
 def kinds() -> list[tuple[str, str, str]]:

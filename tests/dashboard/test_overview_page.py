@@ -8,23 +8,14 @@ import re
 import pytest
 from django.test import Client
 
-from apps.accounts.roles import Role, roles_ensure
-from apps.breakers.mirror import mirror_forget_backoff
+from apps.accounts.roles import Role
 from apps.risk.services.evaluation import risk_evaluate
 from tests.accounts.factories import make_user, sign_in
 from tests.apikeys.factories import issue
 from tests.breakers.factories import state_of, trip
 from tests.risk.factories import make_limit, sim_world
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _roles_and_redis(redis_client):
-    roles_ensure()
-    mirror_forget_backoff()
-    yield
-    mirror_forget_backoff()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("roles_and_redis")]
 
 
 def signed_in(username: str, *roles: Role) -> Client:
