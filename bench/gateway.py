@@ -10,18 +10,28 @@ Prints, for one real uvicorn server (2 workers) on a scratch database:
 
 Orders are passive IOC limits: accepted, sent to the venue, unfilled remainder cancelled, so
 the book does not grow during the run. Figures are noisy on a shared 2-core machine; compare
-the ratios measured in the same run.
+the ratios measured in the same run, and the CPU per request (server workers, PostgreSQL, this
+load generator), which other load on the machine disturbs far less than latency.
+
+The load generator shares the cores with the server, so it is kept lean: a minimal HTTP/1.1
+keep-alive client (asyncio streams, httptools' C parser) costs a fraction of httpx's CPU per
+request. Open-loop latency is measured from each request's scheduled send time, so a late
+sender (a busy client loop) shows up as latency instead of hiding it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import resource
 import threading
 import time
 import uuid
 from collections import Counter
+from urllib.parse import urlsplit
 
-from _harness import http_load, machine_note, print_table, scratch_database, setup_django
+from _harness import LoadResult, machine_note, print_table, scratch_database, setup_django
 
 setup_django()
 
@@ -31,36 +41,212 @@ DURATION_S = 6.0
 PACED_RATE = 200.0
 
 
-def paced_load(url: str, headers: dict[str, str], body_factory, rate: float, duration_s: float):
-    """Open loop: one request every 1/rate s regardless of answers (latency includes queueing
-    in the server, as a bot sending at that rate would see it)."""
-    import httpx
-    from _harness import LoadResult
+class _Connection:
+    """One keep-alive HTTP/1.1 connection; one request at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self._body: list[bytes] = []
+        self._complete = False
+
+    # httptools callbacks
+    def on_headers_complete(self) -> None:
+        self._keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        import httptools
+
+        self._body, self._complete, self._keep_alive = [], False, False
+        self._parser = parser = httptools.HttpResponseParser(self)
+        self.writer.write(raw)
+        while not self._complete:
+            chunk = await self.reader.read(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            parser.feed_data(chunk)
+        if not self._keep_alive:
+            raise ConnectionError("server did not keep the connection alive")
+        return parser.get_status_code(), b"".join(self._body)
+
+
+class LeanClient:
+    """Up to ``connections`` keep-alive connections to one server (like httpx's pool limits:
+    a request waits for a free connection), with fixed headers."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], connections: int) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.limit = connections
+        self._idle: list[_Connection] = []
+        self._opened = 0
+        self._free = asyncio.Condition()
+
+    async def _acquire(self) -> _Connection:
+        async with self._free:
+            while not self._idle and self._opened >= self.limit:
+                await self._free.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._opened += 1
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return _Connection(reader, writer)
+
+    async def _release(self, conn: _Connection | None) -> None:
+        async with self._free:
+            if conn is None:
+                self._opened -= 1
+            else:
+                self._idle.append(conn)
+            self._free.notify()
+
+    async def request(self, method: str, path: str, body: dict | None = None) -> int:
+        payload = json.dumps(body).encode() if body is not None else b""
+        raw = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
+            + (
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                if body is not None
+                else ""
+            )
+            + "\r\n"
+        ).encode() + payload
+        conn = await self._acquire()
+        try:
+            status, _ = await conn.request(raw)
+        except BaseException:
+            conn.writer.close()
+            await self._release(None)
+            raise
+        await self._release(conn)
+        return status
+
+    async def close(self) -> None:
+        for conn in self._idle:
+            conn.writer.close()
+
+
+class CpuMeter:
+    """CPU time (ms) of the server's worker processes, the PostgreSQL backends of the scratch
+    database and this process, between ``start()`` and ``per_request(n)``."""
+
+    def __init__(self, server_pid: int, database: str) -> None:
+        self.server_pid, self.database = server_pid, database
+
+    @staticmethod
+    def _cpu_ms(pid: str) -> float:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+    def _pids(self) -> tuple[list[str], list[str]]:
+        workers, backends = [], []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = f.read().rsplit(")", 1)[1].split()[1]
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if ppid == str(self.server_pid):
+                workers.append(pid)
+            elif cmdline.startswith("postgres:") and f" {self.database} " in cmdline:
+                backends.append(pid)
+        return workers, backends
+
+    def start(self) -> None:
+        self._workers, self._backends = self._pids()
+        self._w0 = sum(self._cpu_ms(p) for p in self._workers)
+        self._b0 = {p: self._cpu_ms(p) for p in self._backends}
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self._c0 = (usage.ru_utime + usage.ru_stime) * 1000
+
+    def per_request(self, n: int) -> tuple[float, float, float]:
+        _, backends = self._pids()
+        workers = sum(self._cpu_ms(p) for p in self._workers) - self._w0
+        # Backends opened during the run count from zero (their start-up is real work).
+        pg = sum(self._cpu_ms(p) - self._b0.get(p, 0.0) for p in backends)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        client = (usage.ru_utime + usage.ru_stime) * 1000 - self._c0
+        n = max(n, 1)
+        return workers / n, pg / n, client / n
+
+
+def closed_loop(
+    base: str,
+    headers: dict[str, str],
+    path: str,
+    *,
+    concurrency: int,
+    duration_s: float,
+    method: str = "GET",
+    body_factory=None,
+) -> LoadResult:
+    """``concurrency`` connections, each sending its next request as soon as the previous
+    answer arrived."""
 
     async def run() -> LoadResult:
         result = LoadResult()
-        # Few connections: the PostgreSQL server is shared; more would exhaust its clients.
-        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=10) as client:
+        client = LeanClient(base, headers, concurrency)
+        deadline = time.perf_counter() + duration_s
 
-            async def one() -> None:
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                body = body_factory() if body_factory else None
                 started = time.perf_counter()
-                response = await client.post(url, json=body_factory())
+                status = await client.request(method, path, body)
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                result.statuses[response.status_code] = (
-                    result.statuses.get(response.status_code, 0) + 1
-                )
+                result.statuses[status] = result.statuses.get(status, 0) + 1
 
-            tasks = []
-            start = time.perf_counter()
-            n = int(rate * duration_s)
-            for i in range(n):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one()))
-            await asyncio.gather(*tasks)
-            result.elapsed_s = time.perf_counter() - start
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.elapsed_s = time.perf_counter() - started
+        await client.close()
+        return result
+
+    return asyncio.run(run())
+
+
+def paced_load(
+    base: str, headers: dict[str, str], path: str, body_factory, rate: float, duration_s: float
+) -> LoadResult:
+    """Open loop: one request every 1/rate s regardless of answers, over at most 8 connections
+    (the PostgreSQL server is shared; more would exhaust its clients). Latency runs from the
+    request's scheduled send time: queueing in the server, and in the client for a free
+    connection, counts, as a bot sending at that rate would see it."""
+
+    async def run() -> LoadResult:
+        result = LoadResult()
+        client = LeanClient(base, headers, 8)
+
+        async def one(due: float) -> None:
+            status = await client.request("POST", path, body_factory())
+            result.latencies_ms.append((time.perf_counter() - due) * 1000)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(rate * duration_s)):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(due)))
+        await asyncio.gather(*tasks)
+        result.elapsed_s = time.perf_counter() - start
+        await client.close()
         return result
 
     return asyncio.run(run())
@@ -76,7 +262,7 @@ def main() -> None:
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     with scratch_database():
         from django.contrib.auth import get_user_model
-        from django.db import transaction
+        from django.db import connection, transaction
         from django.utils import timezone
 
         from apps.apikeys.services import key_issue
@@ -189,61 +375,61 @@ def main() -> None:
 
         with uvicorn_server(workers=2) as server:
             base = server.base_url
-            http_load(f"{base}/api/v1/me", headers=headers, concurrency=4, duration_s=1.0)
-            http_load(
-                f"{base}/api/v1/orders",
-                headers=headers,
-                concurrency=4,
-                duration_s=1.0,
-                method="POST",
-                json_body_factory=order_body,
-            )
+            meter = CpuMeter(server.process.pid, connection.settings_dict["NAME"])
+            orders = {"method": "POST", "body_factory": order_body}
+            for path, kw in (("/api/ping", {}), ("/api/v1/me", {}), ("/api/v1/orders", orders)):
+                closed_loop(base, headers, path, concurrency=4, duration_s=1.0, **kw)  # warm-up
             rows = []
             results = {}
-            for name, url, kw in (
-                ("GET /api/ping (bare DRF)", f"{base}/api/ping", {}),
-                ("GET /api/v1/me (bare authenticated)", f"{base}/api/v1/me", {}),
-                (
-                    "POST /api/v1/orders (whole pipeline)",
-                    f"{base}/api/v1/orders",
-                    {"method": "POST", "json_body_factory": order_body},
-                ),
+            for name, path, kw in (
+                ("GET /api/ping (bare DRF)", "/api/ping", {}),
+                ("GET /api/v1/me (bare authenticated)", "/api/v1/me", {}),
+                ("POST /api/v1/orders (whole pipeline)", "/api/v1/orders", orders),
             ):
-                r = http_load(url, headers=headers, concurrency=4, duration_s=DURATION_S, **kw)
+                meter.start()
+                r = closed_loop(base, headers, path, concurrency=4, duration_s=DURATION_S, **kw)
+                cpu = meter.per_request(len(r.latencies_ms))
                 results[name] = r
                 rows.append(
-                    [name, r.requests_per_second, r.p50, r.percentile(99), dict(r.statuses)]
+                    [name, r.requests_per_second, r.p50, r.percentile(99), *cpu, dict(r.statuses)]
                 )
             print_table(
-                "Closed loop, 4 connections",
-                ["endpoint", "req/s", "p50 ms", "p99 ms", "statuses"],
+                "Closed loop, 4 connections (CPU: ms per request)",
+                ["endpoint", "req/s", "p50 ms", "p99 ms", "cpu server", "cpu pg", "cpu client",
+                 "statuses"],
                 rows,
-            )
+            )  # fmt: skip
             from apps.gateway.services.counters import reject_counts
 
             print(f"rejects so far by code: {reject_counts()}")
             me = results["GET /api/v1/me (bare authenticated)"]
-            orders = results["POST /api/v1/orders (whole pipeline)"]
+            placed = results["POST /api/v1/orders (whole pipeline)"]
             print(
-                f"overhead ratio orders/me: p50 {orders.p50 / me.p50:.2f}x, "
-                f"p99 {orders.percentile(99) / me.percentile(99):.2f}x, "
-                f"throughput {me.requests_per_second / orders.requests_per_second:.2f}x"
+                f"overhead ratio orders/me: p50 {placed.p50 / me.p50:.2f}x, "
+                f"p99 {placed.percentile(99) / me.percentile(99):.2f}x, "
+                f"throughput {me.requests_per_second / placed.requests_per_second:.2f}x, "
+                f"server CPU {rows[2][4] / rows[1][4]:.2f}x"
             )
 
-            paced = paced_load(f"{base}/api/v1/orders", headers, order_body, PACED_RATE, DURATION_S)
+            meter.start()
+            paced = paced_load(base, headers, "/api/v1/orders", order_body, PACED_RATE, DURATION_S)
+            cpu = meter.per_request(len(paced.latencies_ms))
             print_table(
-                f"Open loop at {PACED_RATE:.0f} orders/s for {DURATION_S:.0f} s",
-                ["accepted/s", "p50 ms", "p99 ms", "max ms", "statuses"],
+                f"Open loop at {PACED_RATE:.0f} orders/s for {DURATION_S:.0f} s "
+                "(latency from the scheduled send time)",
+                ["accepted/s", "p50 ms", "p99 ms", "max ms", "cpu server", "cpu pg", "cpu client",
+                 "statuses"],
                 [
                     [
                         paced.statuses.get(201, 0) / paced.elapsed_s,
                         paced.p50,
                         paced.percentile(99),
                         max(paced.latencies_ms),
+                        *cpu,
                         dict(paced.statuses),
                     ]
                 ],
-            )
+            )  # fmt: skip
 
             # Trip during load: commit -> first reject.
             import httpx

@@ -29,6 +29,7 @@ from apps.breakers.enforcement import SOURCE_FAIL_CLOSED, EffectiveState, breake
 from apps.breakers.reduce_only import reduce_only_decide
 
 __all__ = [
+    "BOOK_SQL_LATERAL",
     "DEFAULT_LIMITS",
     "PIPELINE",
     "REJECT_CODES",
@@ -203,18 +204,24 @@ class CheckContext:
         return Decimal(repr(value)) if math.isfinite(value) else None
 
 
-_BOOK_SQL = """
+# The book of one account and instrument: working orders of the account, remaining quantity
+# of its working buys and sells on the instrument, its position in it. One template, so the
+# standalone query and the one the gateway reads with the account (LATERAL, per row) agree.
+_BOOK_TEMPLATE = """
 SELECT
-    COUNT(*),
-    COALESCE(SUM(quantity - filled_quantity)
-             FILTER (WHERE instrument_id = %(instrument)s AND side = 'buy'), 0),
-    COALESCE(SUM(quantity - filled_quantity)
-             FILTER (WHERE instrument_id = %(instrument)s AND side = 'sell'), 0),
-    COALESCE((SELECT size FROM gateway_position
-              WHERE account_id = %(account)s AND instrument_id = %(instrument)s), 0)
-FROM gateway_order
-WHERE account_id = %(account)s AND status = ANY(%(working)s)
+    COUNT(*) AS open_orders,
+    COALESCE(SUM(o.quantity - o.filled_quantity)
+             FILTER (WHERE o.instrument_id = {instrument} AND o.side = 'buy'), 0) AS working_buy,
+    COALESCE(SUM(o.quantity - o.filled_quantity)
+             FILTER (WHERE o.instrument_id = {instrument} AND o.side = 'sell'), 0) AS working_sell,
+    COALESCE((SELECT p.size FROM gateway_position p
+              WHERE p.account_id = {account} AND p.instrument_id = {instrument}), 0) AS position
+FROM gateway_order o
+WHERE o.account_id = {account} AND o.status = ANY(%(working)s)
 """
+_BOOK_SQL = _BOOK_TEMPLATE.format(account="%(account)s", instrument="%(instrument)s")
+# For a query whose FROM has the account as ``a`` and the instrument as ``i``.
+BOOK_SQL_LATERAL = _BOOK_TEMPLATE.format(account="a.id", instrument="i.id")
 
 
 def _is_redis_error(exc: BaseException) -> bool:

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.gateway.models import Fill, Order, OrderStatus
+from apps.gateway.sql import insert, update_fields
 from apps.realtime.publish import publish
 from apps.venues.adapters.base import OrderResult
 from apps.venues.adapters.base import OrderStatus as VenueStatus
@@ -56,8 +57,8 @@ def order_apply_result(*, order: Order, result: OrderResult, fresh: bool = False
         known = set(order.fills.values_list("venue_fill_id", flat=True))
     new = [f for f in result.fills if f.fill_id not in known]
     if new:
-        Fill.objects.bulk_create(
-            [
+        for f in new:
+            insert(
                 Fill(
                     order=order,
                     venue_fill_id=f.fill_id,
@@ -66,9 +67,7 @@ def order_apply_result(*, order: Order, result: OrderResult, fresh: bool = False
                     fee=f.fee,
                     filled_at=f.timestamp,
                 )
-                for f in new
-            ]
-        )
+            )
         delta = sum((f.quantity for f in new), Decimal(0))
         if order.side == "sell":
             delta = -delta
@@ -87,8 +86,9 @@ def order_apply_result(*, order: Order, result: OrderResult, fresh: bool = False
     order.filled_quantity = result.filled_quantity
     order.average_price = result.average_price
     order.updated_at = timezone.now()
-    order.save(
-        update_fields=[
+    update_fields(
+        order,
+        [
             "status",
             "reject_code",
             "venue_message",
@@ -96,6 +96,6 @@ def order_apply_result(*, order: Order, result: OrderResult, fresh: bool = False
             "filled_quantity",
             "average_price",
             "updated_at",
-        ]
+        ],
     )
     return order

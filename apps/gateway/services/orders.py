@@ -14,17 +14,24 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.apikeys.models import ApiKey
-from apps.gateway.checks import CheckContext, Reject, check_breaker, pipeline_run
-from apps.gateway.models import Order, OrderStatus
+from apps.gateway.checks import (
+    BOOK_SQL_LATERAL,
+    CheckContext,
+    Reject,
+    check_breaker,
+    pipeline_run,
+)
+from apps.gateway.models import WORKING_STATUSES, GatewayLimits, Order, OrderStatus
 from apps.gateway.services.counters import reject_count_after_commit
 from apps.gateway.services.execution import order_apply_result
+from apps.gateway.sql import columns, cursor, insert, update_fields
 from apps.venues.adapters.base import (
     OrderRequest,
     Side,
@@ -33,7 +40,7 @@ from apps.venues.adapters.base import (
     VenueUnavailable,
 )
 from apps.venues.adapters.registry import adapter_for
-from apps.venues.models import Instrument, TradingAccount
+from apps.venues.models import Instrument, TradingAccount, Venue
 from apps.venues.services.credentials import account_ref_for
 
 __all__ = [
@@ -70,19 +77,78 @@ class SubmitOutcome:
     reject: Reject | None  # set when this submission was rejected (not on replays)
 
 
-def _account_for(api_key: ApiKey, label: str) -> tuple[TradingAccount | None, bool]:
-    through = ApiKey.trading_accounts.through
-    account = (
-        TradingAccount.objects.select_related("venue", "gateway_limits")
-        .annotate(
-            key_allowed=Exists(
-                through.objects.filter(apikey_id=api_key.pk, tradingaccount_id=OuterRef("pk"))
-            )
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    account: TradingAccount | None  # with its venue and limits cached, as select_related would
+    allowed: bool
+    instrument: Instrument | None  # None unless the key may trade the account
+    book: dict[str, Any] | None  # as CheckContext.book, when account and instrument exist
+
+
+@cache
+def _load_sql() -> str:
+    a, v = columns(TradingAccount, "a"), columns(Venue, "v")
+    lim, i = columns(GatewayLimits, "l"), columns(Instrument, "i")
+    through = ApiKey.trading_accounts.through._meta
+    tq = connection.ops.quote_name
+    return f"""
+SELECT {a.sql}, {v.sql}, {lim.sql}, {i.sql},
+    EXISTS (SELECT 1 FROM {tq(through.db_table)} t
+            WHERE t.{tq(through.get_field("apikey").column)} = %(key)s
+              AND t.{tq(through.get_field("tradingaccount").column)} = a.id),
+    b.open_orders, b.working_buy, b.working_sell, b.position
+FROM {tq(TradingAccount._meta.db_table)} a
+JOIN {tq(Venue._meta.db_table)} v ON v.id = a.venue_id
+LEFT JOIN {tq(GatewayLimits._meta.db_table)} l ON l.account_id = a.id
+LEFT JOIN {tq(Instrument._meta.db_table)} i ON i.venue_id = a.venue_id AND i.symbol = %(symbol)s
+LEFT JOIN LATERAL ({BOOK_SQL_LATERAL}) b ON i.id IS NOT NULL
+WHERE a.label = %(label)s
+"""  # noqa: S608 (identifiers from model metadata, values as parameters)
+
+
+def _load(api_key: ApiKey, data: OrderInput) -> _Loaded:
+    """Account (with venue and limits), whether the key is bound to it, the instrument and the
+    account's book, in one statement (the ORM took four, and compiling them cost more than
+    running them)."""
+    with cursor() as c:
+        c.execute(
+            _load_sql(),
+            {
+                "key": api_key.pk,
+                "label": data.account,
+                "symbol": data.instrument,
+                "working": list(WORKING_STATUSES),
+            },
         )
-        .filter(label=label)
-        .first()
-    )
-    return account, bool(account is not None and account.key_allowed)
+        row = c.fetchone()
+    if row is None:
+        return _Loaded(None, False, None, None)
+    a, v = columns(TradingAccount, "a"), columns(Venue, "v")
+    lim, i = columns(GatewayLimits, "l"), columns(Instrument, "i")
+    at = 0
+    account = a.build(row, at)
+    at += a.width
+    venue = v.build(row, at)
+    at += v.width
+    limits = lim.build(row, at)
+    at += lim.width
+    instrument = i.build(row, at)
+    at += i.width
+    allowed = bool(row[at])
+    open_orders, working_buy, working_sell, position = row[at + 1 : at + 5]
+    TradingAccount.venue.field.set_cached_value(account, venue)
+    TradingAccount.gateway_limits.related.set_cached_value(account, limits)
+    if limits is not None:
+        GatewayLimits.account.field.set_cached_value(limits, account)
+    if not allowed or instrument is None:
+        return _Loaded(account, allowed, None, None)
+    book = {
+        "open_orders": int(open_orders),
+        "working_buy": Decimal(working_buy),
+        "working_sell": Decimal(working_sell),
+        "position": Decimal(position),
+    }
+    return _Loaded(account, True, instrument, book)
 
 
 def order_submit(*, api_key: ApiKey, data: OrderInput, arrived_at: datetime) -> SubmitOutcome:
@@ -94,23 +160,8 @@ def order_submit(*, api_key: ApiKey, data: OrderInput, arrived_at: datetime) -> 
     check) and ``decided_at`` are stored. Raises ``GatewayUnavailable`` or ``DatabaseError`` when
     a dependency cannot be consulted: nothing is then stored or sent.
     """
-    account, allowed = _account_for(api_key, data.account)
-    instrument = None
-    if account is not None and allowed:
-        instrument = (
-            Instrument.objects.filter(venue_id=account.venue_id, symbol=data.instrument)
-            .only(
-                "id",
-                "symbol",
-                "underlying",
-                "expiry",
-                "active",
-                "contract_size",
-                "quote_currency",
-                "kind",
-            )
-            .first()
-        )
+    loaded = _load(api_key, data)
+    account, allowed, instrument = loaded.account, loaded.allowed, loaded.instrument
     ctx = CheckContext(
         api_key=api_key,
         account=account,
@@ -122,6 +173,8 @@ def order_submit(*, api_key: ApiKey, data: OrderInput, arrived_at: datetime) -> 
         limit_price=data.limit_price,
         reduce_only=data.reduce_only,
     )
+    if loaded.book is not None:
+        ctx.__dict__["book"] = loaded.book  # read with the account (CheckContext.book's shape)
     reject = pipeline_run(ctx)
     with transaction.atomic():
         if reject is None and ctx.breaker.reduce_only:
@@ -129,8 +182,8 @@ def order_submit(*, api_key: ApiKey, data: OrderInput, arrived_at: datetime) -> 
             # together flip the position. Exits under reduce-only are serialised per account
             # and instrument (the lock lasts until this order is routed and committed) and
             # decided again on the book as committed by the previous one.
-            with connection.cursor() as cursor:
-                cursor.execute(
+            with connection.cursor() as lock:
+                lock.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     [f"gateway:reduce_only:{account.pk}:{instrument.pk}"],
                 )
@@ -139,12 +192,9 @@ def order_submit(*, api_key: ApiKey, data: OrderInput, arrived_at: datetime) -> 
         decided_at = timezone.now()
         order = _order_row(api_key, data, account if allowed else None, instrument, reject,
                            arrived_at, decided_at)  # fmt: skip
-        try:
-            with transaction.atomic():
-                order.save(force_insert=True)
-        except IntegrityError as exc:
-            if _UNIQUE_CLIENT_ID not in str(exc):
-                raise
+        # The unique constraint decides: a concurrent insert of the same (key, client order
+        # id) is waited for; once it commits, this one inserts nothing and is a replay.
+        if not insert(order, on_conflict=f"ON CONSTRAINT {_UNIQUE_CLIENT_ID}"):
             original = Order.objects.get(api_key=api_key, client_order_id=data.client_order_id)
             return SubmitOutcome(original, True, None)
         if reject is not None:
@@ -231,7 +281,7 @@ def _finish(order: Order, status: str, message: str, *, reject_code: str = "") -
     order.venue_message = message[:500]
     order.reject_code = reject_code
     order.updated_at = timezone.now()
-    order.save(update_fields=["status", "venue_message", "reject_code", "updated_at"])
+    update_fields(order, ["status", "venue_message", "reject_code", "updated_at"])
 
 
 class OrderNotCancellable(Exception):
