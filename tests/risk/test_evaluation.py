@@ -278,3 +278,10 @@ def test_a_book_without_positions_evaluates_to_zero(redis_client):
     assert result.snapshot["positions"] == [] and result.trips == []
     assert result.snapshot["accounts"]["SIM-A"]["positions"] == 0
     assert result.snapshot["limits"][0]["status"] == "ok"
+
+
+def test_a_breach_by_a_hair_still_reads_as_a_breach():
+    from apps.risk.services.evaluation import format_breach
+
+    assert format_breach(128_420.0, 128_000.0, "net_delta_usd") == "128.4K > 128K"
+    assert format_breach(1_200_000.0, 1_000_000.0, "vega_usd") == "1.2M > 1M"

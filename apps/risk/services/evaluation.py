@@ -65,15 +65,26 @@ class RiskEvaluation:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def format_amount(value: float, metric: str = "") -> str:
+def format_amount(value: float, metric: str = "", *, digits: int = 3) -> str:
     """1.2M, 950K, 12.5: how risk managers read sizes (counts and rates stay plain)."""
     if metric in ORDER_METRICS:
         return f"{value:g}" if metric == LimitMetric.ORDER_RATE else f"{value:.0f}"
     magnitude = abs(value)
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if magnitude >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:.3g}"
+            return f"{value / size:.{digits}g}{suffix}"
+    return f"{value:.{digits}g}"
+
+
+def format_breach(value: float, threshold: float, metric: str) -> str:
+    """``"vega 1.2M > 1.0M"``'s numbers, with as many digits as it takes for the two to differ
+    (a breach by a hair must not read ``128K > 128K``)."""
+    for digits in range(3, 8):
+        shown = format_amount(value, metric, digits=digits)
+        limit = format_amount(threshold, metric, digits=digits)
+        if shown != limit:
+            break
+    return f"{shown} > {limit}"
 
 
 def _limit_value(
@@ -163,8 +174,7 @@ def _limits_evaluate(
                 condition=limit.condition_key,
                 reason=(
                     f"limit {limit.name}: {METRIC_SHORT[limit.metric]} "
-                    f"{format_amount(value or 0.0, limit.metric)} > "
-                    f"{format_amount(limit.threshold, limit.metric)}"
+                    f"{format_breach(value or 0.0, limit.threshold, limit.metric)}"
                 ),
                 component=COMPONENT,
             )
