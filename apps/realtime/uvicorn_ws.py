@@ -105,7 +105,7 @@ class BoundedSendWebSocketProtocol(AutoWebSocketsProtocol):  # type: ignore[misc
         if sock is not None:
             try:  # reset, dropping what is queued: a plain close would keep sending it
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
+            except OSError:  # socket already gone: abort() below still drops the connection
                 pass
         self._transport.abort()
 

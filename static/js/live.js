@@ -269,5 +269,28 @@
     });
   }
 
-  window.BreakwaterLive = { get, bindIndicator, LABELS };
+  // `task` (an async function) runs at most once at a time; calls while it runs collapse into
+  // one more run after it (latest wins), so a burst of pushes costs two fetches, not N.
+  function singleFlight(task) {
+    let inFlight = false;
+    let queued = false;
+    return async function run() {
+      if (inFlight) {
+        queued = true;
+        return;
+      }
+      inFlight = true;
+      try {
+        await task();
+      } finally {
+        inFlight = false;
+        if (queued) {
+          queued = false;
+          run();
+        }
+      }
+    };
+  }
+
+  window.BreakwaterLive = { get, bindIndicator, singleFlight, LABELS };
 })();

@@ -10,8 +10,6 @@
   const url = root.dataset.dataUrl;
   const CONFIG = { responsive: true, displaylogo: false };
   const COLUMNS = ["size", "average_price", "mark", "iv", "value", "upnl", "delta", "gamma", "vega", "theta"];
-  let inFlight = false;
-  let queued = false;
   let updates = 0;
   let shown = null;
 
@@ -68,12 +66,7 @@
     return data.accounts.every(renderAccount);
   }
 
-  async function refresh() {
-    if (inFlight) {
-      queued = true;
-      return;
-    }
-    inFlight = true;
+  const refresh = window.BreakwaterLive.singleFlight(async () => {
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (response.ok) {
@@ -88,14 +81,8 @@
       }
     } catch (err) {
       // Network hiccup: keep the figures shown; the status indicator tells the rest.
-    } finally {
-      inFlight = false;
-      if (queued) {
-        queued = false;
-        refresh();
-      }
     }
-  }
+  });
 
   const initial = JSON.parse(dataEl.textContent) || {};
   shown = initial.evaluated_at || null;

@@ -15,8 +15,6 @@
 
   let current = JSON.parse(dataEl.textContent) || {};
   let clockOffset = (current.server_now_ms || Date.now()) - Date.now();
-  let inFlight = false;
-  let queued = false;
   let updates = 0;
 
   function li(text) {
@@ -72,12 +70,7 @@
     showStale();
   }
 
-  async function refresh() {
-    if (inFlight) {
-      queued = true;
-      return;
-    }
-    inFlight = true;
+  const refresh = window.BreakwaterLive.singleFlight(async () => {
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (response.ok) {
@@ -89,14 +82,8 @@
       }
     } catch (err) {
       // Network hiccup: keep the figures shown; the stale marker tells their age.
-    } finally {
-      inFlight = false;
-      if (queued) {
-        queued = false;
-        refresh();
-      }
     }
-  }
+  });
 
   draw(current);
   const live = window.BreakwaterLive.get();
