@@ -68,8 +68,6 @@ def test_sim_b_trips_now_and_then_while_sim_a_and_the_book_stay_within(redis_cli
         assert breaker.state == "reduce_only"
         assert breaker.reason.startswith("limit sim-b-net-delta: net delta ")
         breaker_reset(breaker=breaker, user=risk, reason="demo: reviewed")
-    # Within the first minutes of the demo, not an hour in.
-    assert trips_at[0] <= 10, trips_at
     assert not Breaker.objects.filter(target="SIM-A").exists()
 
 
