@@ -3,6 +3,8 @@
 - ``gateway.cancel_on_halt(breaker_id)``: enqueued by the breakers' ``on_halted`` hook after
   the halt commits; retries (capped backoff) until no working order is left in the scope, then
   one more sweep a little later for orders that were being routed while the halt committed.
+  Safe to run again (a redelivery after its worker died): only working orders are cancelled,
+  so a second run finds nothing more to do, and the later sweep is scheduled once per task.
 - ``gateway.dead_mans_switch_sweep``: every second (beat), halts keys whose heartbeat stopped.
 - ``gateway.reconcile``: every 5 s, settles ``unknown`` orders and refreshes working ones.
 """
@@ -17,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from apps.gateway.services.cancel import orders_cancel_on_halt
 from apps.gateway.services.heartbeat import dead_mans_switch_sweep
 from apps.gateway.services.reconcile import orders_reconcile
-from config.celery import app
+from config.celery import app, claim_once
 
 SWEEP_EVERY_SECONDS = 1.0
 RECONCILE_EVERY_SECONDS = 5.0
@@ -41,12 +43,17 @@ def cancel_on_halt(self: Any, breaker_id: int, sweep_before: str | None = None) 
         return {"skipped": "not_halted"}
     if not report.done:
         raise self.retry(countdown=min(2**self.request.retries, 30))
-    if sweep_before is None:
+    if sweep_before is None and _first_run(self.request.id):
         # Orders accepted just before the halt may commit after this pass: sweep once more.
         cancel_on_halt.apply_async(
             (breaker_id, started.isoformat()), countdown=SECOND_PASS_DELAY_SECONDS
         )
     return {"cancelled": report.cancelled, "remaining": report.remaining}
+
+
+def _first_run(task_id: str | None) -> bool:
+    """Whether this run schedules the later sweep (not a redelivery whose first run did)."""
+    return task_id is None or claim_once(f"cancel_on_halt:second_pass:{task_id}")
 
 
 @app.task(name="gateway.dead_mans_switch_sweep", time_limit=30, soft_time_limit=25, expires=5)

@@ -5,6 +5,10 @@ dispatcher claims each venue whose ``next_chain_at`` / ``next_positions_at`` has
 conditional UPDATE (exactly one dispatcher wins, even with two beats by mistake), moves it one
 interval ahead and enqueues the poll. Polls expire from the queue after a few intervals, so a
 backlog behind a busy worker never turns into a burst of outdated polls.
+
+Redelivery (docs/operations.md "Task delivery and worker crashes"): a poll whose worker died
+is delivered again; it takes over the poll lock its dead first run holds under the same task
+id, and a second run stores nothing twice (one surface snapshot per bucket, positions upserted).
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ DEFAULT_SNAPSHOT_RETENTION_DAYS = 30
 
 
 @app.task(
-    name="venues.poll_chain", time_limit=POLL_LOCK_SECONDS, soft_time_limit=POLL_LOCK_SECONDS - 5
+    name="venues.poll_chain",
+    bind=True,
+    time_limit=POLL_LOCK_SECONDS,
+    soft_time_limit=POLL_LOCK_SECONDS - 5,
 )
-def poll_venue_chain(venue_id: int) -> dict[str, Any]:
-    outcome = venue_poll_chain(venue_id=venue_id)
+def poll_venue_chain(self: Any, venue_id: int) -> dict[str, Any]:
+    outcome = venue_poll_chain(venue_id=venue_id, owner=self.request.id)
     return {
         "ran": outcome.ran,
         "ok": outcome.ok,
@@ -48,11 +55,12 @@ def poll_venue_chain(venue_id: int) -> dict[str, Any]:
 
 @app.task(
     name="venues.poll_positions",
+    bind=True,
     time_limit=POLL_LOCK_SECONDS,
     soft_time_limit=POLL_LOCK_SECONDS - 5,
 )
-def poll_venue_positions(venue_id: int) -> dict[str, Any]:
-    outcome = venue_poll_positions(venue_id=venue_id)
+def poll_venue_positions(self: Any, venue_id: int) -> dict[str, Any]:
+    outcome = venue_poll_positions(venue_id=venue_id, owner=self.request.id)
     return {
         "ran": outcome.ran,
         "ok": outcome.ok,
@@ -97,7 +105,9 @@ def poll_due_venues() -> dict[str, list[int]]:
     return poll_due_venues_dispatch()
 
 
-@app.task(name="venues.prune_snapshots", time_limit=300, soft_time_limit=280)
+# Below the broker's visibility timeout (settings), like every task: an hourly prune deletes
+# about an hour of rows.
+@app.task(name="venues.prune_snapshots", time_limit=90, soft_time_limit=80)
 def prune_surface_snapshots() -> int:
     days = getattr(settings, "VENUES_SNAPSHOT_RETENTION_DAYS", DEFAULT_SNAPSHOT_RETENTION_DAYS)
     return surface_snapshots_prune(older_than=timedelta(days=days))

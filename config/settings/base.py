@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import ConfigurationError, read_env
+from config.env import ConfigurationError, _int, read_env
 from config.local_services import ensure_service_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -98,6 +98,23 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Delivery after a crash (docs/operations.md "Task delivery and worker crashes"). A message
+# whose worker died unacked (SIGKILL, OOM, lost machine) goes back to the queue once it has
+# been unacked for visibility_timeout: it must exceed the longest time a healthy worker holds
+# one (countdown + hard time limit; tests/faults/test_worker_crash.py checks every task), or a
+# live worker's task is delivered twice. A killed prefork child needs no wait: its parent
+# requeues the message at once (task_reject_on_worker_lost). Tests shorten it via the env.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = _int(os.environ, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 120)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+    # Look for overdue unacked messages every ~10 s (kombu's default sweep is every 100 s).
+    "unacked_restore_interval": min(5, CELERY_VISIBILITY_TIMEOUT_SECONDS),
+    "unacked_restore_throttle": 2,
+}
+# A message delivered this many times (first run + redeliveries of one attempt) is dropped
+# unrun at the next delivery, with an error log and an alert (config/celery.py): a task that
+# kills its worker every time must not crash-loop the fleet.
+CELERY_TASK_MAX_DELIVERIES = _int(os.environ, "CELERY_TASK_MAX_DELIVERIES", 3)
 
 # --- Django -------------------------------------------------------------------------------
 INSTALLED_APPS = [

@@ -134,38 +134,48 @@ def uvicorn_server(
         _stop(process)
 
 
+def celery_process(
+    kind: str,
+    *,
+    log_name: str,
+    pool: str = "solo",
+    schedule_dir: Path | None = None,
+    **env: str,
+) -> subprocess.Popen[bytes]:
+    """One real Celery ``worker`` (``pool`` solo, or prefork with one child) or ``beat`` as a
+    subprocess on the test database and Redis (``env`` overrides child_env), logging to
+    test-artifacts/<log_name>.log. The caller stops it (:func:`stop_process`)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "celery", "-A", "config", kind, "--loglevel", "INFO"]
+    if kind == "worker":
+        command += ["--pool", pool, "--without-gossip", "--without-mingle"]
+        if pool == "prefork":
+            command += ["--concurrency", "1"]
+    else:
+        assert schedule_dir is not None, "beat needs a schedule_dir"
+        command += ["--schedule", str(schedule_dir / "celerybeat-schedule")]
+    with open(ARTIFACTS / f"{log_name}.log", "wb") as log:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """TERM, then KILL after 10 s."""
+    _stop(process)
+
+
 @contextmanager
-def celery_worker_and_beat(schedule_dir: Path) -> Iterator[None]:
+def celery_worker_and_beat(schedule_dir: Path, **env: str) -> Iterator[None]:
     """A real Celery worker (solo pool: the machine has two cores) and beat as subprocesses on
     the test database and Redis, stopped (TERM, then KILL) on exit. Logs in test-artifacts/."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    base = [sys.executable, "-m", "celery", "-A", "config"]
-    commands = {
-        "worker": [
-            *base,
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "INFO",
-        ],
-        "beat": [
-            *base,
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(schedule_dir / "celerybeat-schedule"),
-        ],
-    }
     processes = []
     try:
-        for name, command in commands.items():
-            log = open(ARTIFACTS / f"dashboard-celery-{name}.log", "wb")
+        for kind in ("worker", "beat"):
             processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=child_env(), stdout=log, stderr=log)
+                celery_process(
+                    kind, log_name=f"dashboard-celery-{kind}", schedule_dir=schedule_dir, **env
+                )
             )
         yield
     finally:

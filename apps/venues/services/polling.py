@@ -10,7 +10,9 @@ Entry points (called by the Celery tasks, the ``poll_venue`` command, tests and 
   prints those timings).
 
 The poll lock is a Redis lock whose expiry equals the task's hard time limit, so a worker
-killed mid-poll cannot block the venue for longer than that.
+killed mid-poll cannot block the venue for longer than that. A poll run by a task holds it
+under the task id (``owner``): a redelivery of that same message (its worker was killed, so
+the first run is dead) takes the lock over and finishes the work instead of skipping it.
 """
 
 from __future__ import annotations
@@ -110,16 +112,34 @@ class LockAttempt:
         return self.acquired
 
 
+def _acquire(lock: redis.lock.Lock, owner: str | None) -> bool:
+    """Take the lock, or take it over from a dead earlier delivery of the same task."""
+    if lock.acquire(blocking=False, token=owner):
+        return True
+    if owner is None:
+        return False
+    # Held under our own task id: only an earlier delivery of this message, whose worker died
+    # (redelivery waits longer than the poll's time limit), so the holder is gone.
+    lock.local.token = owner.encode()
+    try:
+        lock.reacquire()  # resets the expiry, only if the value is still our task id
+    except redis.exceptions.LockNotOwnedError:
+        lock.local.token = None
+        return False
+    logger.warning("poll lock %s taken over by a redelivery of task %s", lock.name, owner)
+    return True
+
+
 @contextmanager
 def poll_lock(
-    venue_id: int, job: str, *, seconds: int = POLL_LOCK_SECONDS
+    venue_id: int, job: str, *, seconds: int = POLL_LOCK_SECONDS, owner: str | None = None
 ) -> Iterator[LockAttempt]:
-    """Try to take the venue's lock for ``job`` without waiting."""
+    """Try to take the venue's lock for ``job`` without waiting (``owner``: the task id)."""
     lock = store.redis_client().lock(
         f"bw:venues:lock:{job}:{venue_id}", timeout=seconds, blocking=False
     )
     try:
-        attempt = LockAttempt(bool(lock.acquire(blocking=False)), "already_running")
+        attempt = LockAttempt(_acquire(lock, owner), "already_running")
     except redis.RedisError:
         # No Redis, no lock: skip rather than risk overlapping polls. The staleness sweep and
         # /readyz report the outage; the pollers need no traceback every second.
@@ -195,12 +215,13 @@ def chain_process(*, venue: Venue, adapter: VenueAdapter, underlying: str) -> Un
     )
 
 
-def venue_poll_chain(*, venue_id: int) -> PollOutcome:
-    """Poll every underlying of the venue once (skipped if disabled or already running)."""
+def venue_poll_chain(*, venue_id: int, owner: str | None = None) -> PollOutcome:
+    """Poll every underlying of the venue once (skipped if disabled or already running;
+    ``owner``: the task id holding the poll lock)."""
     venue = Venue.objects.filter(pk=venue_id).first()
     if venue is None or not venue.enabled:
         return PollOutcome(venue_id, "chain", ran=False, skipped="disabled_or_missing")
-    with poll_lock(venue.pk, "chain") as lock:
+    with poll_lock(venue.pk, "chain", owner=owner) as lock:
         if not lock:
             return PollOutcome(venue_id, "chain", ran=False, skipped=lock.reason)
         outcome = PollOutcome(venue_id, "chain", ran=True)
@@ -280,12 +301,12 @@ def positions_sync(
     return len(kept)
 
 
-def venue_poll_positions(*, venue_id: int) -> PollOutcome:
-    """Refresh the positions of every active account of the venue."""
+def venue_poll_positions(*, venue_id: int, owner: str | None = None) -> PollOutcome:
+    """Refresh the positions of every active account of the venue (``owner`` as above)."""
     venue = Venue.objects.filter(pk=venue_id).first()
     if venue is None or not venue.enabled:
         return PollOutcome(venue_id, "positions", ran=False, skipped="disabled_or_missing")
-    with poll_lock(venue.pk, "positions") as lock:
+    with poll_lock(venue.pk, "positions", owner=owner) as lock:
         if not lock:
             return PollOutcome(venue_id, "positions", ran=False, skipped=lock.reason)
         outcome = PollOutcome(venue_id, "positions", ran=True)
