@@ -145,12 +145,12 @@ def marks_for_symbols(*, venue: Venue, symbols: Iterable[str]) -> dict[str, Mark
         by_underlying.setdefault(symbol.split("-", 1)[0].split("_", 1)[0], []).append(symbol)
     out: dict[str, Mark] = {}
     for underlying, names in by_underlying.items():
-        chain = store.chain_read(venue.name, underlying)
+        chain = store.chain_read_latest(venue.name, underlying)
         if chain is None:
             continue
         stale = _is_stale(venue, chain.meta.get("received_at_ms"))
         c = chain.columns
-        index = {s: i for i, s in enumerate(c["symbol"])}
+        index = chain.row_of
         for name in names:
             i = index.get(name)
             if i is None:

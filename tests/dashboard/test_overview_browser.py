@@ -12,6 +12,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from apps.accounts.roles import Role, roles_ensure
 from apps.accounts.services.sessions import MFA_AT
@@ -140,7 +141,10 @@ def test_trip_from_the_overview_is_seen_live_enforced_and_reset_by_four_eyes(
     assert desk.get_by_role("heading", name="Confirm it's you").is_visible()
     desk.get_by_role("textbox", name="Code").fill(totp_now(rita, steps_ahead=1))
     desk.get_by_role("button", name="Confirm").click()
-    desk.get_by_role("button", name="Continue").click()
+    try:
+        desk.get_by_role("button", name="Continue").click(timeout=20_000)
+    except PlaywrightTimeout:  # say what the page showed instead (a refused code, an error)
+        raise AssertionError(desk.url + "\n" + desk.inner_text("body")[:1500]) from None
     assert desk.get_by_text("a second risk manager must approve it").is_visible()
     assert desk.get_by_role("button", name="Approve reset").count() == 0  # not by rita
     assert Breaker.objects.get(scope="global").state == "halted"

@@ -13,7 +13,7 @@ from tests.gateway.conftest import make_market, passive_buy_price
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Key lookup, one statement for account (+venue, limits, key binding, instrument, book), INSERT,
-# UPDATE, plus transaction/savepoint statements (docs/gateway.md, "Performance"); the simulated
+# UPDATE, plus transaction statements (docs/gateway.md, "Performance"); the simulated
 # venue's own statements are not counted. A ceiling, so an added per-order query fails here.
 MAX_GATEWAY_QUERIES = 14
 

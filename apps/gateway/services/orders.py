@@ -17,13 +17,14 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.apikeys.models import ApiKey
 from apps.gateway.checks import (
     BOOK_SQL_LATERAL,
     CheckContext,
+    GatewayUnavailable,
     Reject,
     check_breaker,
     pipeline_run,
@@ -258,10 +259,11 @@ def _route(*, order: Order, account: Any) -> None:
     )
     try:
         adapter = adapter_for(account.venue)
-        # A savepoint: a venue that fails half-way (the simulated venue writes to PostgreSQL)
-        # leaves our order row intact, so the outcome below is always recorded.
-        with transaction.atomic():
-            result = adapter.place_order(account_ref_for(account), request)
+        # No savepoint around the call (two round trips per order): venue adapters speak to
+        # their venue, not our database, and raise their refusals with our transaction intact.
+        # The simulated venue writes into this transaction; if it fails half-way, its writes
+        # and our order roll back together (below), so nothing happened anywhere.
+        result = adapter.place_order(account_ref_for(account), request)
     except VenueRejected as exc:
         _finish(order, OrderStatus.REJECTED, f"{exc.code}: {exc}", reject_code="venue_rejected")
     except VenueUnavailable as exc:
@@ -271,6 +273,10 @@ def _route(*, order: Order, account: Any) -> None:
         _finish(order, OrderStatus.VENUE_ERROR, str(exc))
     except Exception as exc:
         logger.exception("placing order %s failed unexpectedly", order.pk)
+        if connection.needs_rollback or isinstance(exc, DatabaseError):
+            # Our transaction is spoilt (an adapter that shares it failed inside it): the order
+            # and the venue's writes roll back, and the bot is told to retry (503).
+            raise GatewayUnavailable("the venue failed inside the order's transaction") from exc
         _finish(order, OrderStatus.UNKNOWN, f"{type(exc).__name__}")
     else:
         order_apply_result(order=order, result=result, fresh=True)
