@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.apikeys.views_api import PingView
 from config import health
 
+# A database error that escapes config.database_outage's middleware is a 503 page, not a 500.
+handler500 = "config.database_outage.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

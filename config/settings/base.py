@@ -59,11 +59,26 @@ REDIS_URL = _services.redis_url
 # fork per order and ran PostgreSQL out of connections under load. A checkout waits at most
 # `timeout` seconds, then the request fails closed (503). Celery's prefork children close the
 # pool they inherit (celery >= 5.6, celery/celery#9953).
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# After a database restart or network cut (docs/operations.md, "Failure modes"): health checks
+# make the pool test each connection it hands out (an empty query, ~0.1 ms) and replace dead
+# ones (config/postgresql: all of them at the first one found), so no request fails on a
+# connection the outage killed; a reconnection attempt gives up after `reconnect_timeout` s,
+# so the next request tries at once instead of waiting out psycopg_pool's backoff, which
+# doubles for as long as the outage lasts.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=0, conn_health_checks=True, engine="config.postgresql"
+    )
+}
 DATABASES["default"].setdefault("OPTIONS", {}).update(
     {
         "connect_timeout": 5,
-        "pool": {"min_size": 1, "max_size": ENV.db_pool_max_size, "timeout": 2},
+        "pool": {
+            "min_size": 1,
+            "max_size": ENV.db_pool_max_size,
+            "timeout": 2,
+            "reconnect_timeout": 5,
+        },
     }
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -148,6 +163,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Right after OTP: loads the session user first, so PostgreSQL down is a 503 page, not a 500.
+    "config.database_outage.DatabaseOutageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After auth, OTP and messages: no URL answers without a verified second factor.
     "apps.accounts.middleware.MfaEnforcementMiddleware",

@@ -159,6 +159,10 @@
     );
   });
 
+  // After a database outage (static/js/outage.js) every panel is fetched again: pushes that
+  // arrived meanwhile could not be fetched, and the socket itself saw no gap to resync.
+  window.addEventListener("breakwater:recovered", () => panels.forEach((_, name) => refresh(name)));
+
   Object.entries(config.poll_seconds || {}).forEach(([name, seconds]) => {
     setInterval(() => {
       if (!document.hidden) refresh(name);
