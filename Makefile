@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench check-compose clean
+.PHONY: run test lint format bench check-compose clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+## make soak: 10 minutes (SOAK_SECONDS) of mixed load on the real stack; not part of CI
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py
 
 check-compose:
 	docker-compose -f docker/compose.yaml config -q

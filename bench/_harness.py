@@ -48,6 +48,8 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    # Requests that got no answer (counted as status 0), by exception name.
+    failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests_per_second(self) -> float:

@@ -29,6 +29,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from _harness import LoadResult, machine_note, print_table, scratch_database, setup_django
@@ -39,6 +41,8 @@ from tests.support.servers import uvicorn_server  # noqa: E402
 
 DURATION_S = 6.0
 PACED_RATE = 200.0
+REQUEST_TIMEOUT_S = 10.0
+IDLE_REUSE_S = 4.0  # < uvicorn's --timeout-keep-alive (5 s)
 
 
 class _Connection:
@@ -48,6 +52,7 @@ class _Connection:
         self.reader, self.writer = reader, writer
         self._body: list[bytes] = []
         self._complete = False
+        self.idle_since = time.monotonic()
 
     # httptools callbacks
     def on_headers_complete(self) -> None:
@@ -92,6 +97,12 @@ class LeanClient:
         async with self._free:
             while not self._idle and self._opened >= self.limit:
                 await self._free.wait()
+            # Close connections idle for longer than uvicorn's keep-alive timeout (5 s): the
+            # server may be closing them right now, and reusing one would fail the request.
+            now = time.monotonic()
+            while self._idle and now - self._idle[0].idle_since > IDLE_REUSE_S:
+                self._idle.pop(0).writer.close()
+                self._opened -= 1
             if self._idle:
                 return self._idle.pop()
             self._opened += 1
@@ -103,6 +114,7 @@ class LeanClient:
             if conn is None:
                 self._opened -= 1
             else:
+                conn.idle_since = time.monotonic()
                 self._idle.append(conn)
             self._free.notify()
 
@@ -184,6 +196,87 @@ class CpuMeter:
         return workers / n, pg / n, client / n
 
 
+@dataclass
+class OrderFlow:
+    """A simulated venue with one polled BTC chain, account SIM-A and a bot key for it."""
+
+    venue: Any
+    account: Any
+    issued: Any  # apps.apikeys.services.IssuedKey
+    symbol: str
+    price: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issued.plaintext}"}
+
+    def order_body(self) -> dict:
+        # A passive IOC limit (10% under the bid): accepted, sent to the venue, the unfilled
+        # rest cancelled, so neither the book nor the position grows however long the load runs.
+        return {
+            "account": self.account.label,
+            "instrument": self.symbol,
+            "side": "buy",
+            "type": "limit",
+            "quantity": "1",
+            "price": self.price,
+            "time_in_force": "ioc",
+            "client_order_id": uuid.uuid4().hex,
+        }
+
+
+def seed_order_flow(
+    *, stale_after_seconds: float | None = None, far_expiry: bool = False
+) -> OrderFlow:
+    """Seed the venue, account, limits and key the order load needs (also used by
+    scripts/soak.py). ``stale_after_seconds`` None keeps the venue's default staleness.
+    ``far_expiry`` picks the option from the last expiry: under live polling a near-expiry
+    in-the-money option drops out of some chains (no mark), a long-dated one does not."""
+    from datetime import datetime
+
+    from django.contrib.auth import get_user_model
+
+    from apps.apikeys.services import key_issue
+    from apps.gateway.models import GatewayLimits
+    from apps.venues.models import AdapterKind, TradingAccount, Venue
+    from apps.venues.services.polling import venue_poll_chain
+    from apps.venues.services.store import chain_read
+
+    extra = {} if stale_after_seconds is None else {"stale_after_seconds": stale_after_seconds}
+    venue = Venue.objects.create(
+        name="SIM",
+        adapter=AdapterKind.SIMULATED,
+        underlyings=["BTC"],
+        config={"seed": 7, "bad_quote_rate": 0.0},
+        **extra,
+    )
+    account = TradingAccount.objects.create(venue=venue, label="SIM-A", external_id="sim-a")
+    GatewayLimits.objects.create(account=account, max_orders_per_second=1e6, order_burst=10**6)
+    assert venue_poll_chain(venue_id=venue.pk).ok
+    c = chain_read("SIM", "BTC").columns
+    quoted = [
+        (str(s), float(b))
+        for s, b, a in zip(c["symbol"], c["bid"], c["ask"], strict=True)
+        if b == b and a == a and b > 0.005 and a > b
+    ]
+    if far_expiry:  # BTC-18DEC26-120000-C: the stable sort keeps the chain's order per expiry
+        quoted.sort(key=lambda q: datetime.strptime(q[0].split("-")[1], "%d%b%y"), reverse=True)
+    symbol, bid = quoted[0]
+    owner = get_user_model().objects.create_user("bench-owner")
+    issued = key_issue(
+        owner=owner,
+        name="bench",
+        scopes=["orders:write", "orders:read"],
+        actor=owner,
+        rate_per_second=1e6,
+        burst=1_000_000,
+        accounts=[account],
+    )
+    price = f"{bid * 0.9:.4f}"
+    print(f"chain of {len(c['symbol'])} options; orders: buy 1 {symbol} @ {price} ioc")
+    return OrderFlow(venue, account, issued, symbol, price)
+
+
 def closed_loop(
     base: str,
     headers: dict[str, str],
@@ -225,14 +318,22 @@ def paced_load(
     """Open loop: one request every 1/rate s regardless of answers, over at most 8 connections
     (the PostgreSQL server is shared; more would exhaust its clients). Latency runs from the
     request's scheduled send time: queueing in the server, and in the client for a free
-    connection, counts, as a bot sending at that rate would see it."""
+    connection, counts, as a bot sending at that rate would see it. A request that got no
+    answer (refused, reset or closed, or nothing within REQUEST_TIMEOUT_S) counts as status 0."""
 
     async def run() -> LoadResult:
         result = LoadResult()
         client = LeanClient(base, headers, 8)
 
         async def one(due: float) -> None:
-            status = await client.request("POST", path, body_factory())
+            try:
+                status = await asyncio.wait_for(
+                    client.request("POST", path, body_factory()), REQUEST_TIMEOUT_S
+                )
+            except (OSError, TimeoutError) as exc:  # refused, reset, closed early, no answer
+                status = 0
+                name = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                result.failures[name] = result.failures.get(name, 0) + 1
             result.latencies_ms.append((time.perf_counter() - due) * 1000)
             result.statuses[status] = result.statuses.get(status, 0) + 1
 
@@ -261,59 +362,18 @@ def main() -> None:
     # left by an earlier run on another database must not decide this run's orders.
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     with scratch_database():
-        from django.contrib.auth import get_user_model
         from django.db import connection, transaction
         from django.utils import timezone
 
-        from apps.apikeys.services import key_issue
         from apps.audit.actors import Actor
         from apps.breakers.services import breaker_reset_break_glass, breaker_trip
-        from apps.gateway.models import GatewayLimits, Order
-        from apps.venues.models import AdapterKind, TradingAccount, Venue
-        from apps.venues.services.polling import venue_poll_chain
-        from apps.venues.services.store import chain_read
+        from apps.gateway.models import Order
 
-        venue = Venue.objects.create(
-            name="SIM",
-            adapter=AdapterKind.SIMULATED,
-            underlyings=["BTC"],
-            config={"seed": 7, "bad_quote_rate": 0.0},
-            stale_after_seconds=3600,
-        )
-        account = TradingAccount.objects.create(venue=venue, label="SIM-A", external_id="sim-a")
-        GatewayLimits.objects.create(account=account, max_orders_per_second=1e6, order_burst=10**6)
-        assert venue_poll_chain(venue_id=venue.pk).ok
-        c = chain_read("SIM", "BTC").columns
-        symbol, bid = next(
-            (str(s), float(b))
-            for s, b, a in zip(c["symbol"], c["bid"], c["ask"], strict=True)
-            if b == b and a == a and b > 0.005 and a > b
-        )
-        owner = get_user_model().objects.create_user("bench-owner")
-        issued = key_issue(
-            owner=owner,
-            name="bench",
-            scopes=["orders:write", "orders:read"],
-            actor=owner,
-            rate_per_second=1e6,
-            burst=1_000_000,
-            accounts=[account],
-        )
-        headers = {"Authorization": f"Bearer {issued.plaintext}"}
-        price = f"{bid * 0.9:.4f}"
-        print(f"chain of {len(c['symbol'])} options; orders: buy 1 {symbol} @ {price} ioc")
-
-        def order_body() -> dict:
-            return {
-                "account": "SIM-A",
-                "instrument": symbol,
-                "side": "buy",
-                "type": "limit",
-                "quantity": "1",
-                "price": price,
-                "time_in_force": "ioc",
-                "client_order_id": uuid.uuid4().hex,
-            }
+        flow = seed_order_flow(stale_after_seconds=3600)
+        venue, account, issued, symbol, price = (
+            flow.venue, flow.account, flow.issued, flow.symbol, flow.price
+        )  # fmt: skip
+        headers, order_body = flow.headers, flow.order_body
 
         from apps.breakers.models import Breaker
 

@@ -168,7 +168,10 @@ def main() -> int:
                 "--loglevel",
                 "INFO",
                 "--schedule",
-                str(profile_dir("run") / "celerybeat-schedule"),
+                # Per profile: a soak (scripts/soak.py) beside a `make run` keeps its own file.
+                str(
+                    profile_dir(os.environ.get("BREAKWATER_PROFILE", "run")) / "celerybeat-schedule"
+                ),
             ],
             env,
         )
