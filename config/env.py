@@ -83,6 +83,10 @@ class Env:
     api_key_peppers: list[str]
     embedded_services_allowed: bool
     secure_cookies: bool
+    # HTTPS-only deployment (config/settings/base.py "Security", docs/security.md).
+    ssl_redirect: bool
+    hsts_seconds: int
+    hsts_preload: bool
     log_level: str
     mfa_step_up_seconds: int
     # Sign-in protection and session lifetimes (apps/accounts, docs/accounts.md).
@@ -135,6 +139,10 @@ def read_env(environ: Mapping[str, str] | None = None) -> Env:
     elif not debug and len(secret_key) < 32:
         raise ConfigurationError("SECRET_KEY is too short; use at least 32 random characters.")
 
+    # SECURE_COOKIES says "this deployment is reached over HTTPS" (the default outside debug);
+    # the redirect and HSTS follow it unless set on their own, so the plain-HTTP loopback
+    # servers of tests and `make run` (SECURE_COOKIES=0) keep working.
+    secure_cookies = _bool(environ, "SECURE_COOKIES", not debug)
     database_url = environ.get("DATABASE_URL", "").strip() or None
     redis_url = environ.get("REDIS_URL", "").strip() or None
     return Env(
@@ -153,7 +161,10 @@ def read_env(environ: Mapping[str, str] | None = None) -> Env:
         # Embedded servers are a development/test convenience: refused in production
         # unless explicitly allowed, so a misconfigured deployment fails loudly.
         embedded_services_allowed=_bool(environ, "BREAKWATER_EMBEDDED", debug),
-        secure_cookies=_bool(environ, "SECURE_COOKIES", not debug),
+        secure_cookies=secure_cookies,
+        ssl_redirect=_bool(environ, "SECURE_SSL_REDIRECT", secure_cookies),
+        hsts_seconds=_int(environ, "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if secure_cookies else 0),
+        hsts_preload=_bool(environ, "SECURE_HSTS_PRELOAD", False),
         log_level=environ.get("LOG_LEVEL", "INFO").upper(),
         mfa_step_up_seconds=_int(environ, "MFA_STEP_UP_SECONDS", 600),
         login_failure_limit=_int(environ, "LOGIN_FAILURE_LIMIT", 5),

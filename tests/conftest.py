@@ -48,7 +48,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate with eval(), which
+    # our Content-Security-Policy forbids, as it should. The policy itself is proved in a
+    # context that does not bypass it (tests/foundation/test_security_csp_browser.py).
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=True)
     page = context.new_page()
     yield page
     context.close()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from config.csp import EMPTY_HASH as EMPTY_STYLE_HASH
+from config.csp import plotly_style_hashes
 from config.env import ConfigurationError, _int, read_env
 from config.local_services import ensure_service_urls
 
@@ -169,6 +171,7 @@ MIDDLEWARE = [
     # After auth, OTP and messages: no URL answers without a verified second factor.
     "apps.accounts.middleware.MfaEnforcementMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -249,15 +252,64 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
 }
 
-# --- Security ---------------------------------------------------------------------------------
+# --- Security (docs/security.md) -------------------------------------------------------------
+# SECURE_COOKIES=1 (the default outside debug) means the site is reached over HTTPS only.
+# Cookies: Secure, and then named with the __Host- prefix, which makes the browser refuse
+# them unless they are Secure, Path=/ and carry no Domain, so a sibling subdomain cannot plant
+# or overwrite them. Plain-HTTP loopback servers (tests, `make run`) keep the plain names.
 SESSION_COOKIE_SECURE = ENV.secure_cookies
 CSRF_COOKIE_SECURE = ENV.secure_cookies
+SESSION_COOKIE_NAME = "__Host-sessionid" if ENV.secure_cookies else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if ENV.secure_cookies else "csrftoken"
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = "/"
+SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script reads it: forms carry the token
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# HTTPS. TLS ends at our proxy: with TRUSTED_PROXY_COUNT > 0 Django believes the proxy's
+# X-Forwarded-Proto (the proxy must overwrite whatever the client sent). Load balancers probe
+# /healthz and /readyz over plain HTTP, so those never redirect.
+SECURE_SSL_REDIRECT = ENV.ssl_redirect
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if ENV.trusted_proxy_count > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = ENV.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preload is a promise to browsers' built-in lists that is slow to take back (months), and it
+# binds every subdomain of the registered domain, not just the desk's: an operator opts in
+# with SECURE_HSTS_PRELOAD=1 after submitting the domain. Until then its check is silenced.
+SECURE_HSTS_PRELOAD = ENV.hsts_preload
+SILENCED_SYSTEM_CHECKS = [] if ENV.hsts_preload else ["security.W021"]
+
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): everything from our own origin, no inline script, no
+# eval, no plugins, no framing, forms post only to us. The pages' data travels in
+# <script type="application/json"> blocks (json_script), which are never executed. Inline
+# styles only as plotly.js writes them, by hash (config/csp.py): no 'unsafe-inline' anywhere.
+_STYLE_HASHES = [EMPTY_STYLE_HASH, *plotly_style_hashes()]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", *_STYLE_HASHES],
+        "style-src-elem": ["'self'", *_STYLE_HASHES],
+        # 'unsafe-hashes' with the empty string's hash: only style="" (plotly's colour bars).
+        "style-src-attr": ["'unsafe-hashes'", EMPTY_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

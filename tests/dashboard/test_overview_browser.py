@@ -62,7 +62,8 @@ def age_mfa(context, seconds: float) -> None:
 
 
 def open_live(browser, base: str, user, *, path: str = "/overview/"):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    # bypass_csp: wait_for_function needs eval (see the page fixture in tests/conftest.py).
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=True)
     page = context.new_page()
     browser_sign_in(page, base, user)
     page.goto(base + path)
