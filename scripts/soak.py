@@ -175,7 +175,7 @@ def _postgres_procs(services) -> list[Proc]:
         master = psutil.Process(pid)
         procs = [(master, "postgres postmaster")]
         for child in master.children():
-            title = " ".join(child.cmdline()).removeprefix("postgres: ")
+            title = " ".join(" ".join(child.cmdline()).split()).removeprefix("postgres: ")
             backend = "[local]" in title or "(" in title  # "<user> <db> <client> <state>"
             procs.append((child, f"postgres backend {child.pid}" if backend else f"pg {title}"))
         return [Proc(label, p.pid, p.create_time(), True) for p, label in procs]
