@@ -250,6 +250,8 @@ SPECTACULAR_SETTINGS = {
     # The schema and its docs page are public documentation; they reveal no data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Breaker states appear under several serializers; one named enum (check --deploy is clean).
+    "ENUM_NAME_OVERRIDES": {"BreakerStateEnum": "apps.breakers.models.BreakerState"},
 }
 
 # --- Security (docs/security.md) -------------------------------------------------------------
