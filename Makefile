@@ -7,11 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench check-compose clean soak
+.PHONY: run test lint format static bench check-compose clean soak
 
+# setuptools is upgraded too: the one a new venv brings (65.5) has published advisories, and
+# make static audits this environment.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet --editable ".[dev]"
 	touch $(STAMP)
 
@@ -28,6 +30,10 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
+
+## make static: ruff, bandit, mypy and the dependency audit, timed (docs/security.md)
+static: $(STAMP)
+	$(BIN)/python scripts/static_checks.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"

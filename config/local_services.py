@@ -136,7 +136,7 @@ class EmbeddedServices:
         socket_dir = parse_qs(uri.query)["host"][0]
         # Create the application database once; pgserver only makes "postgres".
         # DATABASE_NAME is a module constant, not input.
-        admin = self._pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
+        admin = self._pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608  # nosec B608  # a module constant
         if "(1 row)" not in admin:
             self._pg.psql(f'CREATE DATABASE "{DATABASE_NAME}";')
         # dj-database-url reads a percent-encoded absolute path as a unix-socket directory.

@@ -82,7 +82,8 @@ class MfaEnforcementMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated:
-            if not user.is_verified():
+            # is_verified is bound to the user by django_otp's OTPMiddleware (installed first).
+            if not user.is_verified():  # type: ignore[attr-defined]
                 auth.logout(request)
                 messages.info(request, "Your session ended. Please sign in again.")
             else:

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 # KEYS[1] = bucket key; ARGV = rate (tokens/s), burst (capacity), cost.
 # Returns {allowed (0/1), tokens left * 1000, retry-after in ms}.
@@ -65,7 +66,7 @@ def shared_client() -> redis.Redis:
 
 
 @lru_cache(maxsize=4)
-def _script(url: str):
+def _script(url: str) -> Script:
     return _client(url).register_script(_BUCKET_SCRIPT_LUA)
 
 

@@ -11,11 +11,13 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING, cast
 
 import redis
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.apikeys import hashing, keyformat
@@ -33,6 +35,9 @@ from apps.audit.actions import AuditAction
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from config.prepared_sql import prepared_cursor
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -100,16 +105,16 @@ def _clean_expiry(expires_at: datetime | None, now: datetime) -> datetime:
 @transaction.atomic
 def key_issue(
     *,
-    owner,
+    owner: User,
     name: str,
     scopes: list[str],
-    actor,
+    actor: User | None,
     expires_at: datetime | None = None,
     allowed_networks: list[str] | None = None,
     rate_per_second: float = 10.0,
     burst: int = 20,
     accounts: list[str] | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> IssuedKey:
     """Create a key and return its plaintext once. ``actor`` is the user issuing it."""
     now = timezone.now()
@@ -156,7 +161,13 @@ def key_issue(
 
 
 @transaction.atomic
-def key_rotate(*, api_key: ApiKey, actor, grace_seconds: int = 0, request=None) -> IssuedKey:
+def key_rotate(
+    *,
+    api_key: ApiKey,
+    actor: User | None,
+    grace_seconds: int = 0,
+    request: HttpRequest | None = None,
+) -> IssuedKey:
     """Give the key a new secret; the old one keeps working for ``grace_seconds`` (0 to 24 h)."""
     if not 0 <= grace_seconds <= max_rotation_grace_seconds():
         raise ValidationError({"grace_seconds": "grace period must be between 0 and 24 hours"})
@@ -186,7 +197,14 @@ def key_rotate(*, api_key: ApiKey, actor, grace_seconds: int = 0, request=None) 
 
 
 @transaction.atomic
-def key_revoke(*, api_key: ApiKey, actor, reason: str, request=None, system: str = "") -> ApiKey:
+def key_revoke(
+    *,
+    api_key: ApiKey,
+    actor: User | None,
+    reason: str,
+    request: HttpRequest | None = None,
+    system: str = "",
+) -> ApiKey:
     """Revoke at once, everywhere (every request re-reads the key). Idempotent."""
     if not reason.strip():
         raise ValidationError({"reason": "say why the key is revoked"})
@@ -207,7 +225,9 @@ def key_revoke(*, api_key: ApiKey, actor, reason: str, request=None, system: str
     return locked
 
 
-def keys_revoke_for_owner(*, owner, actor, reason: str, request=None) -> int:
+def keys_revoke_for_owner(
+    *, owner: User, actor: User | None, reason: str, request: HttpRequest | None = None
+) -> int:
     """Revoke every live key a user owns (called when the user is deactivated)."""
     count = 0
     for api_key in ApiKey.objects.filter(owner=owner, revoked_at__isnull=True):
@@ -288,7 +308,8 @@ def _lookup_plan() -> tuple[str, list]:
     """SELECT of a key with its owner (what ``select_related("owner")`` reads), written once
     per process: compiling that queryset cost ~10 times running the statement itself."""
     qn = connection.ops.quote_name
-    owner_model = ApiKey._meta.get_field("owner").related_model
+    # A resolved model class: the owner foreign key names AUTH_USER_MODEL, never "self".
+    owner_model = cast("type[Model]", ApiKey._meta.get_field("owner").related_model)
     sides, select = [], []
     for model, alias in ((ApiKey, "k"), (owner_model, "u")):
         fields = list(model._meta.concrete_fields)
@@ -301,7 +322,7 @@ def _lookup_plan() -> tuple[str, list]:
         sides.append((model, [f.attname for f in fields], converters))
         select += [f"{alias}.{qn(f.column)}" for f in fields]
     sql = (
-        f"SELECT {', '.join(select)} FROM {qn(ApiKey._meta.db_table)} k "  # noqa: S608
+        f"SELECT {', '.join(select)} FROM {qn(ApiKey._meta.db_table)} k "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
         f"JOIN {qn(owner_model._meta.db_table)} u "
         f"ON u.{qn(owner_model._meta.pk.column)} = k.{qn(ApiKey._meta.get_field('owner').column)} "
         f"WHERE k.{qn(ApiKey._meta.get_field('key_id').column)} = %s"

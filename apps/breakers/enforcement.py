@@ -151,7 +151,7 @@ def _from_postgres(keys: list[tuple[str, str]]) -> list[BreakerRef]:
     table = connection.ops.quote_name(Breaker._meta.db_table)
     pairs = ", ".join(["(%s, %s)"] * len(keys))
     sql = (
-        f"SELECT id, scope, target, state, reason, version FROM {table} "  # noqa: S608
+        f"SELECT id, scope, target, state, reason, version FROM {table} "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
         f"WHERE (scope, target) IN ({pairs}) AND state <> %s"
     )
     params: list[str] = [value for key in keys for value in key]

@@ -106,7 +106,7 @@ def limits_of(account: Any) -> EffectiveLimits:
     row = getattr(account, "gateway_limits", None) if account is not None else None
     if row is None:
         return DEFAULT_LIMITS
-    values = {}
+    values: dict[str, Any] = {}
     for name in EffectiveLimits.__dataclass_fields__:
         if name == "svi_collar_vol_points":  # None means off, not "the default"
             values[name] = getattr(row, name, None)

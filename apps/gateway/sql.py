@@ -87,7 +87,7 @@ def _insert_plan(model: type[Model], returning_pk: bool, on_conflict: str) -> tu
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not (returning_pk and f.primary_key)]
     sql = (
-        f"INSERT INTO {_qn(meta.db_table)} ({', '.join(_qn(f.column) for f in fields)}) "  # noqa: S608
+        f"INSERT INTO {_qn(meta.db_table)} ({', '.join(_qn(f.column) for f in fields)}) "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
     if on_conflict:
@@ -123,7 +123,7 @@ def _update_plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, list]
     meta = model._meta
     fields = [meta.get_field(name) for name in names]
     sets = ", ".join(f"{_qn(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {_qn(meta.db_table)} SET {sets} WHERE {_qn(meta.pk.column)} = %s"  # noqa: S608
+    sql = f"UPDATE {_qn(meta.db_table)} SET {sets} WHERE {_qn(meta.pk.column)} = %s"  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
     return sql, fields
 
 

@@ -181,7 +181,7 @@ def tail_factor(h: float, t: float) -> float:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _center(x: float, s: float, ep: float, em: float, upper: bool):
+def _center(x: float, s: float, ep: float, em: float, upper: bool) -> tuple[float, float]:
     """(b, b') or (c, b') off the far tail, in the same form as the Black-76 kernel.
 
     One exponential serves both Phi terms and the vega: with u = h + t,
@@ -219,7 +219,9 @@ def price_upper_gap(x: float, s: float, ep: float, em: float) -> float:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _objective(x: float, s: float, ep: float, em: float, lower: bool, target: float):
+def _objective(
+    x: float, s: float, ep: float, em: float, lower: bool, target: float
+) -> tuple[float, float, float, float]:
     """Objective g(s) (increasing in s) and its first three derivatives' ratios.
 
     Returns (g, g', g''/g', g'''/g'). ``target`` is ln(beta) for the lower branch and -ln(c*)
@@ -361,7 +363,9 @@ def guess_from_table(a: float, beta: float, gap: float, table: np.ndarray) -> fl
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def solve_normalised(x: float, beta: float, gap: float, table: np.ndarray, step_tol: float):
+def solve_normalised(
+    x: float, beta: float, gap: float, table: np.ndarray, step_tol: float
+) -> tuple[float, int]:
     """s with b(x, s) = beta for x <= 0; returns (s, iterations) and iterations < 0 on failure.
 
     Fast path: table guess, then third-order Householder steps on the transformed objective until
@@ -399,7 +403,9 @@ GREEKS_FASTMATH = {"nsz", "arcp", "contract"}
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def iv_one(p, f, k, t, q, d, table):
+def iv_one(
+    p: float, f: float, k: float, t: float, q: float, d: float, table: np.ndarray
+) -> tuple[float, int]:
     if not (
         math.isfinite(p)
         and math.isfinite(f)
@@ -439,19 +445,41 @@ def iv_one(p, f, k, t, q, d, table):
 
 
 @njit(cache=True, error_model="numpy")
-def iv_serial(p, f, k, t, q, d, table, out, reason):
+def iv_serial(
+    p: np.ndarray,
+    f: np.ndarray,
+    k: np.ndarray,
+    t: np.ndarray,
+    q: np.ndarray,
+    d: np.ndarray,
+    table: np.ndarray,
+    out: np.ndarray,
+    reason: np.ndarray,
+) -> None:
     for i in range(p.shape[0]):
         out[i], reason[i] = iv_one(p[i], f[i], k[i], t[i], q[i], d[i], table)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def iv_parallel(p, f, k, t, q, d, table, out, reason):
+def iv_parallel(
+    p: np.ndarray,
+    f: np.ndarray,
+    k: np.ndarray,
+    t: np.ndarray,
+    q: np.ndarray,
+    d: np.ndarray,
+    table: np.ndarray,
+    out: np.ndarray,
+    reason: np.ndarray,
+) -> None:
     for i in prange(p.shape[0]):
         out[i], reason[i] = iv_one(p[i], f[i], k[i], t[i], q[i], d[i], table)
 
 
 @njit(cache=True, inline="always", error_model="numpy", fastmath=GREEKS_FASTMATH)
-def greeks_one(f, k, t, v, q, d, out, i):
+def greeks_one(
+    f: float, k: float, t: float, v: float, q: float, d: float, out: np.ndarray, i: int
+) -> None:
     nan = math.nan
     if not (f > 0.0 and k > 0.0 and t >= 0.0 and v >= 0.0 and d > 0.0) or not (
         math.isfinite(f) and math.isfinite(k) and math.isfinite(t) and math.isfinite(v)
@@ -509,12 +537,28 @@ def greeks_one(f, k, t, v, q, d, out, i):
 
 
 @njit(cache=True, error_model="numpy", fastmath=GREEKS_FASTMATH)
-def greeks_serial(f, k, t, v, q, d, out):
+def greeks_serial(
+    f: np.ndarray,
+    k: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    q: np.ndarray,
+    d: np.ndarray,
+    out: np.ndarray,
+) -> None:
     for i in range(f.shape[0]):
         greeks_one(f[i], k[i], t[i], v[i], q[i], d[i], out, i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=GREEKS_FASTMATH)
-def greeks_parallel(f, k, t, v, q, d, out):
+def greeks_parallel(
+    f: np.ndarray,
+    k: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    q: np.ndarray,
+    d: np.ndarray,
+    out: np.ndarray,
+) -> None:
     for i in prange(f.shape[0]):
         greeks_one(f[i], k[i], t[i], v[i], q[i], d[i], out, i)

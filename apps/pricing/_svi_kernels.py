@@ -22,7 +22,7 @@ NPAR = 5
 
 
 @njit(cache=True, error_model="numpy")
-def theta_to_raw(theta):
+def theta_to_raw(theta: np.ndarray) -> tuple[float, float, float, float, float]:
     b = math.exp(theta[1])
     rho = math.tanh(theta[2])
     sig = math.exp(theta[4])
@@ -31,7 +31,7 @@ def theta_to_raw(theta):
 
 
 @njit(cache=True, error_model="numpy")
-def raw_to_theta(a, b, rho, m, sig):
+def raw_to_theta(a: float, b: float, rho: float, m: float, sig: float) -> np.ndarray:
     theta = np.empty(NPAR)
     b = max(b, 1e-8)
     rho = min(max(rho, -0.999), 0.999)
@@ -46,7 +46,16 @@ def raw_to_theta(a, b, rho, m, sig):
 
 
 @njit(cache=True, error_model="numpy")
-def _residuals(theta, k, iv, sw, t, res, jac, want_jac):
+def _residuals(
+    theta: np.ndarray,
+    k: np.ndarray,
+    iv: np.ndarray,
+    sw: np.ndarray,
+    t: float,
+    res: np.ndarray,
+    jac: np.ndarray,
+    want_jac: bool,
+) -> float:
     """Residuals (and Jacobian if asked); returns the cost 0.5 * sum(res^2)."""
     ea = math.exp(theta[0])
     b = math.exp(theta[1])
@@ -74,7 +83,7 @@ def _residuals(theta, k, iv, sw, t, res, jac, want_jac):
 
 
 @njit(cache=True, error_model="numpy")
-def fit_cost(theta, k, iv, sw, t):
+def fit_cost(theta: np.ndarray, k: np.ndarray, iv: np.ndarray, sw: np.ndarray, t: float) -> float:
     """Half the sum of squared weighted vol residuals at theta (inf for a non-finite smile)."""
     n = k.shape[0]
     res = np.empty(n)
@@ -83,7 +92,7 @@ def fit_cost(theta, k, iv, sw, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _solve_small(a_mat, rhs):
+def _solve_small(a_mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Gaussian elimination with partial pivoting for the tiny normal equations."""
     n = rhs.shape[0]
     a_mat = a_mat.copy()
@@ -113,7 +122,15 @@ def _solve_small(a_mat, rhs):
 
 
 @njit(cache=True, error_model="numpy")
-def levenberg_marquardt(theta0, k, iv, sw, t, max_iter, tol):
+def levenberg_marquardt(
+    theta0: np.ndarray,
+    k: np.ndarray,
+    iv: np.ndarray,
+    sw: np.ndarray,
+    t: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, float, int, bool]:
     """Minimise the vol residuals from theta0; returns (theta, cost, iterations, converged)."""
     n = k.shape[0]
     res = np.empty(n)
@@ -152,7 +169,17 @@ def levenberg_marquardt(theta0, k, iv, sw, t, max_iter, tol):
 
 
 @njit(cache=True, error_model="numpy")
-def _solve_sym3(a00, a01, a02, a11, a12, a22, b0, b1, b2):
+def _solve_sym3(
+    a00: float,
+    a01: float,
+    a02: float,
+    a11: float,
+    a12: float,
+    a22: float,
+    b0: float,
+    b1: float,
+    b2: float,
+) -> tuple[float, float, float]:
     """Cramer's rule for a symmetric 3x3 system (no allocation; NaN if singular)."""
     c00 = a11 * a22 - a12 * a12
     c01 = a02 * a12 - a01 * a22
@@ -171,7 +198,7 @@ def _solve_sym3(a00, a01, a02, a11, a12, a22, b0, b1, b2):
 
 
 @njit(cache=True, error_model="numpy")
-def cold_start(k, iv, sw, t):
+def cold_start(k: np.ndarray, iv: np.ndarray, sw: np.ndarray, t: float) -> np.ndarray:
     """Best (m, sigma) on a 7x6 grid with (a, b*rho, b) from weighted linear least squares.
 
     Each candidate is clipped to the constraints and scored by the same vol-space cost the fit
@@ -229,7 +256,9 @@ def cold_start(k, iv, sw, t):
 
 
 @njit(cache=True, error_model="numpy")
-def svi_w(a, b, rho, m, sig, k):
+def svi_w(
+    a: float, b: float, rho: float, m: float, sig: float, k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw SVI total variance and its first two k-derivatives on an array of k."""
     n = k.shape[0]
     w = np.empty(n)

@@ -90,7 +90,13 @@ def black76(
 
 
 def black76_price(
-    forward: object, strike: object, t: object, vol: object, is_call: object, *, discount=1.0
+    forward: object,
+    strike: object,
+    t: object,
+    vol: object,
+    is_call: object,
+    *,
+    discount: object = 1.0,
 ) -> np.ndarray:
     """Black-76 discounted price only (same conventions as :func:`black76`)."""
     return black76(forward, strike, t, vol, is_call, discount=discount).price

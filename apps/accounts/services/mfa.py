@@ -85,9 +85,9 @@ def _record_failure(
         user.mfa_locked_until = None
     user.mfa_failure_count += 1
     user.mfa_last_failure_at = now
-    locked = user.mfa_failure_count >= settings.MFA_FAILURE_LOCK_LIMIT
-    if locked:
-        user.mfa_locked_until = now + timedelta(seconds=settings.MFA_LOCK_SECONDS)
+    locked_until: datetime | None = None
+    if user.mfa_failure_count >= settings.MFA_FAILURE_LOCK_LIMIT:
+        locked_until = user.mfa_locked_until = now + timedelta(seconds=settings.MFA_LOCK_SECONDS)
     user.save(update_fields=["mfa_failure_count", "mfa_last_failure_at", "mfa_locked_until"])
     details = {
         "method": method.value,
@@ -102,15 +102,15 @@ def _record_failure(
         details=details,
         request=request,
     )
-    if locked:
+    if locked_until is not None:
         audit_record(
             action=AuditAction.MFA_LOCKED,
             actor=Actor.user(user),
             target=user,
-            details={**details, "locked_until": user.mfa_locked_until.isoformat()},
+            details={**details, "locked_until": locked_until.isoformat()},
             request=request,
         )
-        return MfaOutcome(Status.LOCKED, retry_at=user.mfa_locked_until)
+        return MfaOutcome(Status.LOCKED, retry_at=locked_until)
     _, until = _throttled_until(user, now)
     return MfaOutcome(Status.INVALID, retry_at=until)
 

@@ -16,12 +16,16 @@ answering as it should.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
 
 from apps.breakers.models import BreakerScope, BreakerState
 from apps.breakers.services.changes import breaker_auto_trip, breaker_condition_clear
+
+if TYPE_CHECKING:
+    from apps.venues.models import Venue
 
 __all__ = [
     "ADAPTER_ERRORS_CONDITION",
@@ -47,7 +51,7 @@ def _error_threshold() -> int:
     return int(getattr(settings, "BREAKER_VENUE_ERROR_THRESHOLD", 5))
 
 
-def venue_conditions_check(*, venue, now: datetime | None = None) -> dict[str, bool]:
+def venue_conditions_check(*, venue: Venue, now: datetime | None = None) -> dict[str, bool]:
     """Trip or clear the venue's automatic conditions from its health now; returns which hold.
 
     Stale data counts only once the venue has delivered a chain (a venue that was never

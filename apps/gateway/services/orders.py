@@ -104,7 +104,7 @@ LEFT JOIN {tq(GatewayLimits._meta.db_table)} l ON l.account_id = a.id
 LEFT JOIN {tq(Instrument._meta.db_table)} i ON i.venue_id = a.venue_id AND i.symbol = %(symbol)s
 LEFT JOIN LATERAL ({BOOK_SQL_LATERAL}) b ON i.id IS NOT NULL
 WHERE a.label = %(label)s
-"""  # noqa: S608 (identifiers from model metadata, values as parameters)
+"""  # noqa: S608  # nosec B608  # identifiers from model metadata, values as parameters
 
 
 def _load(api_key: ApiKey, data: OrderInput) -> _Loaded:

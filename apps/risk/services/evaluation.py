@@ -211,7 +211,7 @@ def _utilisation_save(rows: list[LimitUtilisation], *, existing: set[int]) -> No
     meta = LimitUtilisation._meta
     quote = connection.ops.quote_name
     columns = [meta.get_field(name).column for name in UTILISATION_FIELDS]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 (model metadata, no input)
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608  # nosec B608  # model metadata, no input
         quote(meta.db_table),
         ", ".join(f"{quote(c)} = %s" for c in columns),
         quote(meta.pk.column),

@@ -109,7 +109,7 @@ def _select_plan(model: type[Model]) -> tuple[str, list[str], list]:
         found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         if found:
             converters.append((i, col, found))
-    sql = f"SELECT {', '.join(_qn(f.column) for f in fields)} FROM {_qn(model._meta.db_table)}"  # noqa: S608
+    sql = f"SELECT {', '.join(_qn(f.column) for f in fields)} FROM {_qn(model._meta.db_table)}"  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
     return sql, [f.attname for f in fields], converters
 
 
@@ -138,7 +138,7 @@ def _insert_plan(model: type[Model], on_conflict: str) -> tuple[str, list]:
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     sql = (
-        f"INSERT INTO {_qn(meta.db_table)} ({', '.join(_qn(f.column) for f in fields)}) "  # noqa: S608
+        f"INSERT INTO {_qn(meta.db_table)} ({', '.join(_qn(f.column) for f in fields)}) "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
     if on_conflict:
@@ -168,7 +168,7 @@ def _update_plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, list]
     meta = model._meta
     fields = [meta.get_field(name) for name in names]
     sets = ", ".join(f"{_qn(f.column)} = %s" for f in fields)
-    return f"UPDATE {_qn(meta.db_table)} SET {sets} WHERE {_qn(meta.pk.column)} = %s", fields  # noqa: S608
+    return f"UPDATE {_qn(meta.db_table)} SET {sets} WHERE {_qn(meta.pk.column)} = %s", fields  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
 
 
 def _update(obj: Model, names: list[str]) -> None:
