@@ -2,7 +2,7 @@
 
 Order of checks (fixed, see docs/apikeys.md): format/checksum → lookup by id → digest →
 revoked → expired → client IP; scope and rate limit follow in the permission and throttle
-classes. Keys in the query string are never accepted.
+classes. Keys in the query string are refused before any of that (400, apps.apikeys.query_keys).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from apps.apikeys.models import ApiKey
+from apps.apikeys.query_keys import refuse_key_in_query
 from apps.apikeys.services import KeyRejected, KeyRejection, key_authenticate
 
 
@@ -36,6 +37,8 @@ class ApiKeyAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
     def authenticate(self, request: Request) -> tuple[object, ApiKey] | None:
+        # First, whatever the header says: a key in the URL is refused, never used.
+        refuse_key_in_query(request, client_ip=request.META.get("REMOTE_ADDR"))
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
             return None

@@ -37,6 +37,7 @@ class AuditAction(models.TextChoices):
     KEY_REVOKED = "key.revoked", "API key revoked"
     KEY_EXPIRED_USE = "key.expired_use", "Expired API key used"
     KEY_IP_DENIED = "key.ip_denied", "API key used from a denied IP"
+    KEY_IN_QUERY_STRING = "key.query_string_refused", "API key sent in a URL query string"
     # Circuit breakers
     BREAKER_TRIPPED = "breaker.tripped", "Breaker tripped"
     BREAKER_RESET = "breaker.reset", "Breaker reset"
