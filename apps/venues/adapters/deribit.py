@@ -112,6 +112,27 @@ class _RedactingLogger(logging.LoggerAdapter):
         self.logger.log(level, "%s", text, **kwargs)
 
 
+def _book_rows(response: Any, *, venue: str) -> list[dict[str, Any]]:
+    """The rows of a book summary, or VenueUnavailable when the answer is not one.
+
+    ccxt hands over whatever body came with a 200 (an HTML error page from a proxy, a cut-off
+    JSON text) as a string: say so in the health record, rather than "'str' object has no
+    attribute 'get'". The body itself is not quoted (length only)."""
+    rows = response.get("result") if isinstance(response, dict) else None
+    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+        return rows
+    if isinstance(response, str):
+        got = f"text of {len(response)} characters, not JSON"
+    elif isinstance(response, dict):
+        got = f"a result of type {type(rows).__name__}"
+    else:
+        got = type(response).__name__
+    raise VenueUnavailable(
+        f"{venue} answered get_book_summary_by_currency with a malformed body "
+        f"(expected a JSON object whose result is a list of rows; got {got})"
+    )
+
+
 def _ms_to_dt(ms: Any) -> datetime:
     return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
 
@@ -132,7 +153,8 @@ def _translated(secrets: list[str]) -> Iterator[None]:
     except (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended) as exc:
         raise VenueAuthError(clean(exc)) from None
     except ccxt.NetworkError as exc:  # timeouts, 5xx, maintenance, rate limits
-        raise VenueUnavailable(clean(exc)) from None
+        # ccxt's message is often just the request line: its class says which of them it was.
+        raise VenueUnavailable(f"{type(exc).__name__}: {clean(exc)}") from None
     except ccxt.ExchangeError as exc:
         for klass, code in _REJECT_CODES:
             if isinstance(exc, klass):
@@ -277,7 +299,7 @@ class DeribitAdapter:
             response = self._public.publicGetGetBookSummaryByCurrency(
                 {"currency": underlying, "kind": "option"}
             )
-            rows = response.get("result") or []
+            rows = _book_rows(response, venue=self.venue_name)
             if any(self._market(r.get("instrument_name", "")) is None for r in rows):
                 self._public.load_markets(True)  # a listing newer than our markets
         names, expiries, strikes, calls = [], [], [], []

@@ -10,7 +10,9 @@ A replay directory holds ``index.json`` and the response bodies it names::
 
 A request matches an entry when method and path are equal and every ``params`` entry equals
 the request's query parameter of that name (the entry naming most parameters wins), so
-volatile parameters (nonces) need not be recorded. :class:`ReplayTransport` is a ``requests``
+volatile parameters (nonces) need not be recorded. An entry's ``latency_seconds`` longer than
+the client's read timeout ends in ``requests.ReadTimeout`` after that timeout, as a slow venue
+would (tests/faults/test_venue_faults.py). :class:`ReplayTransport` is a ``requests``
 transport adapter mounted on the ccxt session for both ``http://`` and ``https://``: an
 unrecorded request fails like a network error and nothing ever reaches the internet.
 """
@@ -40,6 +42,13 @@ class _Entry:
     file: Path
     status: int
     latency_seconds: float
+
+
+def _read_timeout(timeout: Any) -> float | None:
+    """The read timeout requests was given: a number, a (connect, read) pair, or None."""
+    if isinstance(timeout, tuple):
+        timeout = timeout[1]
+    return float(timeout) if isinstance(timeout, int | float) else None
 
 
 class ReplayTransport(BaseAdapter):
@@ -96,6 +105,11 @@ class ReplayTransport(BaseAdapter):
             # Only the path: query strings of private calls are not for error messages.
             raise requests.ConnectionError(f"replay: no recorded response for {method} {path}")
         if entry.latency_seconds:
+            limit = _read_timeout(timeout)
+            if limit is not None and entry.latency_seconds > limit:
+                # Slower than the client waits: it times out, as over the network.
+                time.sleep(limit)
+                raise requests.ReadTimeout(f"replay: {method} {path} timed out after {limit:g} s")
             time.sleep(entry.latency_seconds)
         response = requests.Response()
         response.status_code = entry.status

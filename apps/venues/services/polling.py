@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.realtime.publish import publish
-from apps.venues.adapters.base import Credentials, PositionReport, VenueAdapter
+from apps.venues.adapters.base import Credentials, PositionReport, VenueAdapter, VenueError
 from apps.venues.adapters.registry import adapter_for
 from apps.venues.models import Instrument, TradingAccount, Venue, VenuePosition
 from apps.venues.services import store
@@ -49,6 +49,7 @@ from apps.venues.services.validation import chain_validate
 
 __all__ = [
     "POLL_LOCK_SECONDS",
+    "ChainUnusable",
     "LockAttempt",
     "PollOutcome",
     "UnderlyingResult",
@@ -98,6 +99,16 @@ def error_text(exc: BaseException, secrets: list[str] | None = None) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text[:500]
+
+
+class ChainUnusable(VenueError):
+    """The venue answered, but not one quote survived validation (an empty book, garbage
+    prices). That is no market data: the poll fails (health, backoff, staleness and so the
+    venue breaker follow) and the last good surface is kept rather than replaced by nothing."""
+
+    def __init__(self, received: int, dropped: dict[str, int]) -> None:
+        reasons = ", ".join(f"{k} {v}" for k, v in dropped.items() if v) or "none"
+        super().__init__(f"no usable quote among {received} received (dropped: {reasons})")
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,8 @@ def chain_process(*, venue: Venue, adapter: VenueAdapter, underlying: str) -> Un
     received_at_ms = int(time.time() * 1000)
     t1 = time.perf_counter()
     validated = chain_validate(chain, max_quote_age_seconds=venue.max_quote_age_seconds)
+    if len(validated.chain) == 0:
+        raise ChainUnusable(validated.received, validated.dropped)
     t2 = time.perf_counter()
     # Every listed symbol, bad quotes included: an instrument exists whatever its quote.
     instruments_ensure_listed(
