@@ -459,11 +459,17 @@ async def drive(base: str, ws_url: str, flow, cookies, supervisor_pid: int, serv
     print(f"  orders: {describe_orders(merged)}")
     from apps.breakers.models import Breaker
 
-    tripped = await asyncio.to_thread(
-        lambda: [
-            f"{b.label} {b.state}: {b.reason}" for b in Breaker.objects.exclude(state="active")
-        ]
-    )
+    def not_active() -> list[str]:
+        from django.db import connections
+
+        try:
+            return [
+                f"{b.label} {b.state}: {b.reason}" for b in Breaker.objects.exclude(state="active")
+            ]
+        finally:
+            connections.close_all()  # this pool thread's connection: teardown drops the database
+
+    tripped = await asyncio.to_thread(not_active)
     print(f"  breakers not active at the end: {tripped or 'none'}")
     print(f"  websockets: {describe_ws(followers)}; disconnects {Counter(disconnects) or 0}")
     print(f"  venue polls (surface pushes): {polls}, one per {poll_every:.2f} s (interval 2 s)")
