@@ -23,6 +23,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError
 
 from apps.accounts.services.sessions import session_is_signed_in_with_mfa
 from apps.realtime.hub import hub
@@ -72,8 +73,15 @@ def _subscription_refusal(user_id: int, topic: Topic) -> str | None:
 
 @database_sync_to_async
 def _snapshot(user_id: int, topic: Topic) -> dict[str, Any]:
-    user = _fresh_user(user_id)
-    refusal = topic_refusal(user=user, topic=topic)
+    try:
+        user = _fresh_user(user_id)
+        refusal = topic_refusal(user=user, topic=topic)
+    except DatabaseError as exc:
+        # PostgreSQL down: say "no state to give" instead of never answering. The client then
+        # applies the messages it buffered for this topic (pushes still come through Redis) and
+        # asks again at the next gap; the page's outage banner says the data may be stale.
+        logger.warning("snapshot of %s unavailable: database error (%s)", topic.name, exc)
+        return {"type": "snapshot", "topic": topic.name, "available": False}
     if refusal is not None:
         return {"type": "refused", "topic": topic.name, "reason": refusal}
     # The sequence number first: the state read afterwards includes every message up to it.

@@ -220,6 +220,11 @@ def test_an_open_overview_shows_a_banner_disables_actions_and_recovers_by_itself
         browser_sign_in(page, base, rita)
         page.goto(f"{base}/overview/")
         page.locator("#live-status[data-state='live']").wait_for(timeout=10_000)
+        # Every topic subscribed and synced (the subscriptions themselves need the database).
+        page.wait_for_function(
+            "() => [...BreakwaterLive.get().topics.values()].every(t => t.subscribed && t.synced)",
+            timeout=10_000,
+        )
         trip = page.get_by_role("button", name="Trip breaker")
         assert trip.is_enabled() and page.locator(GLOBAL_STATE).inner_text() == "ACTIVE"
 
@@ -233,8 +238,11 @@ def test_an_open_overview_shows_a_banner_disables_actions_and_recovers_by_itself
         # Something changes that this server cannot read (another process still can): the
         # push arrives over the websocket (Redis is up), so the alert feed, drawn from the
         # pushed item, shows it; the board, which is fetched from the server, cannot.
+        # The feed also resyncs meanwhile (as after any sequence gap): its snapshot needs the
+        # database, and must answer "unavailable" rather than hold the pushed items back.
+        page.evaluate("BreakwaterLive.get().resync('alerts')")
         trip_elsewhere(rita)
-        page.locator("#live-panels").get_by_text("global HALTED").first.wait_for(timeout=5_000)
+        page.locator("#live-panels").get_by_text("global HALTED").first.wait_for(timeout=10_000)
         assert page.locator(GLOBAL_STATE).inner_text() == "ACTIVE"
 
         # A full page load meanwhile: the friendly 503 page, not a 500.
