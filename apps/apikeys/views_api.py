@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from apps.apikeys.models import ApiKey
 from apps.apikeys.scopes import ANY_KEY
+from config.api_schema import error_responses
 
 
 class MeSerializer(serializers.Serializer):
@@ -35,7 +36,10 @@ class MeView(APIView):
 
     required_scope = ANY_KEY
 
-    @extend_schema(responses=MeSerializer, summary="Describe the calling API key")
+    @extend_schema(
+        responses={200: MeSerializer, **error_responses()},
+        summary="Describe the calling API key",
+    )
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(request.auth).data)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
@@ -21,6 +22,8 @@ from apps.breakers.enforcement import breaker_effective_state
 from apps.breakers.models import BreakerScope, BreakerState
 from apps.breakers.selectors import breakers_for_api_key
 from apps.breakers.services import BreakerError, BreakerTargetUnknown, breaker_payload, breaker_trip
+from config.api_fields import NOT_BLANK, StrictCharField
+from config.api_schema import error_responses
 
 
 class ForbiddenTarget(exceptions.PermissionDenied):
@@ -61,7 +64,7 @@ class BreakerListSerializer(serializers.Serializer):
 
 class TripRequestSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=[BreakerScope.API_KEY, BreakerScope.ACCOUNT])
-    target = serializers.CharField(
+    target = StrictCharField(
         required=False,
         allow_blank=True,
         max_length=64,
@@ -70,7 +73,29 @@ class TripRequestSerializer(serializers.Serializer):
     state = serializers.ChoiceField(
         choices=[BreakerState.HALTED, BreakerState.REDUCE_ONLY], default=BreakerState.HALTED
     )
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500, validators=[NOT_BLANK])
+
+
+class TripRequestSchema(OpenApiSerializerExtension):
+    """What the generated schema cannot say of a trip request: scope=account needs the
+    account's label (more than whitespace)."""
+
+    target_class = TripRequestSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        # Single values as patterns: drf-spectacular would hoist enums into shared components.
+        schema["anyOf"] = [
+            {"properties": {"scope": {"type": "string", "pattern": f"^{BreakerScope.API_KEY}$"}}},
+            {
+                "properties": {
+                    "scope": {"type": "string", "pattern": f"^{BreakerScope.ACCOUNT}$"},
+                    "target": {"type": "string", "pattern": NOT_BLANK.regex.pattern},
+                },
+                "required": ["target"],
+            },
+        ]
+        return schema
 
 
 class TripResponseSerializer(serializers.Serializer):
@@ -85,7 +110,7 @@ class BreakerListView(APIView):
         summary="Breaker states that concern the calling key",
         description="Global, venue and underlying breakers, and those of the key's own trading "
         "accounts and of the key itself; plus the effective state per account.",
-        responses=BreakerListSerializer,
+        responses={200: BreakerListSerializer, **error_responses()},
     )
     def get(self, request: Request) -> Response:
         api_key = request.auth
@@ -112,7 +137,7 @@ class BreakerTripView(APIView):
     @extend_schema(
         summary="Halt the calling key or one of its trading accounts",
         request=TripRequestSerializer,
-        responses={200: TripResponseSerializer},
+        responses={200: TripResponseSerializer, **error_responses(404, body=True)},
     )
     def post(self, request: Request) -> Response:
         api_key = request.auth

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.gateway.api.serializers import (
+    CancelAllReportSerializer,
     CancelAllSerializer,
     HeartbeatSerializer,
+    HeartbeatStateSerializer,
     OrderDetailSerializer,
     OrderInputSerializer,
+    OrderRejectedSerializer,
     OrderSerializer,
 )
 from apps.gateway.checks import GatewayUnavailable
@@ -30,6 +34,8 @@ from apps.gateway.services.heartbeat import heartbeat_record
 from apps.gateway.services.orders import OrderNotCancellable, order_cancel, order_submit
 from apps.venues.adapters.base import VenueError
 from config.api_errors import ServiceUnavailable
+from config.api_fields import query_datetime
+from config.api_schema import error_responses
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +115,16 @@ class OrdersView(GatewayView):
 
     @extend_schema(
         request=OrderInputSerializer,
-        responses={201: OrderSerializer, 200: OrderSerializer},
+        responses={
+            201: OrderSerializer,
+            200: OpenApiResponse(OrderSerializer, description="A replay of the same order."),
+            422: OpenApiResponse(
+                OrderRejectedSerializer,
+                description="A pre-trade check or the venue refused the order (`code`, "
+                "docs/gateway.md); the order is kept with status `rejected`.",
+            ),
+            **error_responses(body=True),
+        },
         summary="Place an order (idempotent per client_order_id)",
     )
     def post(self, request: Request) -> Response:
@@ -131,31 +146,46 @@ class OrdersView(GatewayView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str),
+            OpenApiParameter(
+                "status",
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": OrderStatus.values},
+                    "minItems": 1,
+                },
+                explode=False,
+                description="Comma-separated statuses",
+            ),
             OpenApiParameter("account", str),
             OpenApiParameter("instrument", str),
-            OpenApiParameter("since", str, description="ISO time: arrived at or after"),
-            OpenApiParameter("until", str, description="ISO time: arrived before"),
-            OpenApiParameter("limit", int, description=f"at most {MAX_LIST} (default 100)"),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="ISO time: arrived at or after"
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="ISO time: arrived before"
+            ),
+            OpenApiParameter("limit", int, description=f"1 to {MAX_LIST} (default 100; clamped)"),
         ],
-        responses=OrderSerializer(many=True),
+        responses={200: OrderSerializer(many=True), **error_responses(400)},
         summary="List orders of the key's accounts, newest first",
     )
     def get(self, request: Request) -> Response:
         qs = Order.objects.restrict(request.auth)
         params = request.query_params
-        if params.get("status"):
+        # A parameter given empty filters by "" (matching nothing, or refused for status and
+        # the times): only an absent parameter means "any".
+        if "status" in params:
             wanted = params["status"].split(",")
             if not set(wanted) <= set(OrderStatus.values):
                 raise exceptions.ValidationError({"status": "unknown status"})
             qs = qs.filter(status__in=wanted)
-        if params.get("account"):
+        if "account" in params:
             qs = qs.filter(account_label=params["account"])
-        if params.get("instrument"):
+        if "instrument" in params:
             qs = qs.filter(symbol=params["instrument"])
         for name, lookup in (("since", "arrived_at__gte"), ("until", "arrived_at__lt")):
-            if params.get(name):
-                when = parse_datetime(params[name])
+            if name in params:
+                when = query_datetime(params[name])
                 if when is None:
                     raise exceptions.ValidationError({name: "not an ISO 8601 time"})
                 qs = qs.filter(**{lookup: when})
@@ -166,29 +196,44 @@ class OrdersView(GatewayView):
         return Response(OrderSerializer(qs.order_by("-arrived_at")[:limit], many=True).data)
 
 
+ORDER_ID = OpenApiParameter("order_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
 class OrderDetailView(GatewayView):
     """``GET /api/v1/orders/{id}`` (with fills); ``DELETE`` cancels it at the venue."""
 
     required_scopes = {"GET": "orders:read", "DELETE": "orders:write"}
 
-    def _order(self, request: Request, order_id: Any) -> Order:
+    def _order(self, request: Request, order_id: str) -> Order:
+        try:
+            pk = uuid.UUID(order_id)
+        except ValueError:
+            raise exceptions.NotFound("No such order.") from None
         order = (
             Order.objects.restrict(request.auth)
             .select_related("account__venue")
-            .filter(pk=order_id)
+            .filter(pk=pk)
             .first()
         )
         if order is None:
             raise exceptions.NotFound("No such order.")
         return order
 
-    @extend_schema(responses=OrderDetailSerializer, summary="One order with its fills")
-    def get(self, request: Request, order_id: Any) -> Response:
+    @extend_schema(
+        parameters=[ORDER_ID],
+        responses={200: OrderDetailSerializer, **error_responses(404)},
+        summary="One order with its fills",
+    )
+    def get(self, request: Request, order_id: str) -> Response:
         order = self._order(request, order_id)
         return Response(OrderDetailSerializer(order).data)
 
-    @extend_schema(responses=OrderSerializer, summary="Cancel one order")
-    def delete(self, request: Request, order_id: Any) -> Response:
+    @extend_schema(
+        parameters=[ORDER_ID],
+        responses={200: OrderSerializer, **error_responses(404, 409, 502)},
+        summary="Cancel one order",
+    )
+    def delete(self, request: Request, order_id: str) -> Response:
         order = self._order(request, order_id)
         try:
             order = order_cancel(order=order)
@@ -208,7 +253,19 @@ class CancelAllView(GatewayView):
 
     required_scope = "orders:write"
 
-    @extend_schema(request=CancelAllSerializer, summary="Cancel all working orders")
+    @extend_schema(
+        request=CancelAllSerializer,
+        responses={
+            200: CancelAllReportSerializer,
+            502: OpenApiResponse(
+                CancelAllReportSerializer,
+                description="`venue_unavailable`: some orders could not be cancelled "
+                "(`remaining`, `errors`); retry.",
+            ),
+            **error_responses(body=True),
+        },
+        summary="Cancel all working orders",
+    )
     def post(self, request: Request) -> Response:
         serializer = CancelAllSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -218,12 +275,19 @@ class CancelAllView(GatewayView):
         report = orders_cancel_in_scope(
             accounts=list(accounts), underlying=serializer.validated_data.get("underlying")
         )
-        body = {
+        body: dict[str, Any] = {
             "cancelled": report.cancelled,
             "finished": report.finished,
             "remaining": report.remaining,
             "errors": report.errors,
         }
+        if not report.done:
+            # Partly done: the report plus the API's error code, so clients branch as on any error.
+            body = {
+                "code": VenueUnreachable.error_code,
+                "detail": "Some orders could not be cancelled; retry.",
+                **body,
+            }
         return Response(body, status=status.HTTP_200_OK if report.done else 502)
 
 
@@ -234,7 +298,11 @@ class HeartbeatView(GatewayView):
 
     required_scope = "orders:write"
 
-    @extend_schema(request=HeartbeatSerializer, summary="Dead man's switch heartbeat")
+    @extend_schema(
+        request=HeartbeatSerializer,
+        responses={200: HeartbeatStateSerializer, **error_responses(body=True)},
+        summary="Dead man's switch heartbeat",
+    )
     def post(self, request: Request) -> Response:
         serializer = HeartbeatSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from apps.risk.selectors import key_account_labels, risk_for_accounts
 from apps.venues.services.store import StoreUnavailable
 from config.api_errors import ServiceUnavailable
+from config.api_schema import error_responses
 
 POSITIONS_READ = "positions:read"
 
@@ -54,14 +55,17 @@ class PositionsView(RiskReadView):
     @extend_schema(
         summary="Positions of the key's trading accounts",
         parameters=[ACCOUNT_PARAM],
-        responses=inline_serializer(
-            "Positions",
-            {
-                "evaluated_at": serializers.DateTimeField(),
-                "count": serializers.IntegerField(),
-                "results": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "Positions",
+                {
+                    "evaluated_at": serializers.DateTimeField(),
+                    "count": serializers.IntegerField(),
+                    "results": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            **error_responses(),
+        },
     )
     def get(self, request: Request) -> Response:
         view = risk_for_accounts(self.labels(request), book_wide=False)
@@ -78,15 +82,18 @@ class RiskView(RiskReadView):
     @extend_schema(
         summary="Risk of the key's trading accounts: Greeks, PnL, scenario grids, limits",
         parameters=[ACCOUNT_PARAM],
-        responses=inline_serializer(
-            "Risk",
-            {
-                "evaluated_at": serializers.DateTimeField(),
-                "shocks": serializers.DictField(),
-                "accounts": serializers.DictField(),
-                "limits": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "Risk",
+                {
+                    "evaluated_at": serializers.DateTimeField(),
+                    "shocks": serializers.DictField(),
+                    "accounts": serializers.DictField(),
+                    "limits": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            **error_responses(),
+        },
     )
     def get(self, request: Request) -> Response:
         view = risk_for_accounts(self.labels(request), book_wide=False)

@@ -8,13 +8,13 @@ Redis is down), ``invalid_request`` (400) for bad query parameters.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +25,8 @@ from apps.venues.models import InstrumentKind
 from apps.venues.services.payloads import iso_ms, json_number
 from apps.venues.services.store import StoreUnavailable
 from config.api_errors import ServiceUnavailable
+from config.api_fields import query_datetime
+from config.api_schema import error_responses
 
 MARKET_READ = "market:read"
 HISTORY_DEFAULT = timedelta(hours=24)
@@ -108,6 +110,18 @@ def _instrument_row(i: Any) -> dict[str, Any]:
     }
 
 
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    if raw.lower() not in _FLAGS:
+        raise InvalidParameter({name: ["true or false"]})
+    return _FLAGS[raw.lower()]
+
+
 class InstrumentListView(MarketReadView):
     @extend_schema(
         summary="List instruments",
@@ -117,19 +131,28 @@ class InstrumentListView(MarketReadView):
             OpenApiParameter("kind", str, enum=InstrumentKind.values),
             OpenApiParameter("include_inactive", bool, description="Include expired/delisted"),
         ],
-        responses={200: InstrumentSerializer(many=True)},
+        responses={
+            200: inline_serializer(
+                "InstrumentList",
+                {
+                    "count": serializers.IntegerField(),
+                    "results": InstrumentSerializer(many=True),
+                },
+            ),
+            **error_responses(400, 404),
+        },
     )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("underlying")
         underlying = _underlying(raw) if raw else None
         kind = request.query_params.get("kind")
-        if kind and kind not in InstrumentKind.values:
+        if kind is not None and kind not in InstrumentKind.values:
             raise InvalidParameter({"kind": [f"one of {', '.join(InstrumentKind.values)}"]})
         rows = selectors.instruments_list(
             underlying=underlying,
             venue_name=request.query_params.get("venue"),
             kind=kind,
-            include_inactive=request.query_params.get("include_inactive") in ("1", "true"),
+            include_inactive=_flag(request, "include_inactive"),
         )
         results = [_instrument_row(i) for i in rows]
         return Response({"count": len(results), "results": results})
@@ -169,14 +192,14 @@ class ChainView(MarketReadView):
             OpenApiParameter("venue", str, description="Venue name (default: best source)"),
             OpenApiParameter("expiry", OpenApiTypes.DATE, description="Only this expiry date"),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, 404)},
     )
     def get(self, request: Request, underlying: str) -> Response:
         underlying = _underlying(underlying)
         venue_name = _venue_param(request, underlying)
         expiry_filter = request.query_params.get("expiry")
-        day = parse_date(expiry_filter) if expiry_filter else None
-        if expiry_filter and day is None:
+        day = _date(expiry_filter) if expiry_filter is not None else None
+        if expiry_filter is not None and day is None:
             raise InvalidParameter({"expiry": ["a date, YYYY-MM-DD"]})
         view = selectors.chain_latest(underlying=underlying, venue_name=venue_name)
         if view is None:
@@ -227,7 +250,7 @@ class SurfaceView(MarketReadView):
             "true when the venue's last good chain is older than its stale_after."
         ),
         parameters=[OpenApiParameter("venue", str, description="Venue name")],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
     )
     def get(self, request: Request, underlying: str) -> Response:
         underlying = _underlying(underlying)
@@ -240,17 +263,20 @@ class SurfaceView(MarketReadView):
         return Response(payload)
 
 
-def _when(raw: str | None, name: str) -> datetime | None:
-    if not raw:
+def _date(raw: str) -> date | None:
+    try:
+        return parse_date(raw)
+    except ValueError:  # well formed but impossible, e.g. 2026-02-30
         return None
-    value = parse_datetime(raw)
+
+
+def _when(raw: str | None, name: str) -> datetime | None:
+    # Present but empty is not "absent": the schema says a date-time, so it is refused.
+    if raw is None:
+        return None
+    value = query_datetime(raw, dates=True)
     if value is None:
-        day = parse_date(raw)
-        if day is None:
-            raise InvalidParameter({name: ["an ISO 8601 date or date-time"]})
-        value = datetime(day.year, day.month, day.day)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
+        raise InvalidParameter({name: ["an ISO 8601 date or date-time"]})
     return value
 
 
@@ -261,9 +287,13 @@ class SurfaceHistoryView(MarketReadView):
             OpenApiParameter("from", OpenApiTypes.DATETIME, description="Default: to - 24 h"),
             OpenApiParameter("to", OpenApiTypes.DATETIME, description="Default: now"),
             OpenApiParameter("venue", str, description="Venue name"),
-            OpenApiParameter("limit", int, description=f"At most {HISTORY_MAX_ROWS}"),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": HISTORY_MAX_ROWS},
+                description=f"1 to {HISTORY_MAX_ROWS} (default 1440)",
+            ),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, 404)},
     )
     def get(self, request: Request, underlying: str) -> Response:
         underlying = _underlying(underlying)
