@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings
 
 from apps.audit.models import AuditEvent
 from apps.breakers.models import Breaker
 from apps.gateway.models import Order
-from apps.gateway.tasks import dead_mans_switch_sweep_task
+from apps.gateway.tasks import (
+    HALT_RESEND_AT_MOST_EVERY_SECONDS,
+    dead_mans_switch_sweep_task,
+    halt_sweep_task,
+)
 from apps.venues.models import SimOrder
 from config.celery import app
 from tests.apikeys.factories import issue
@@ -63,6 +69,26 @@ def test_cancel_on_halt_leaves_no_working_order_in_the_scope(live_server_process
     assert SimOrder.objects.filter(account_ref="sim-b", status="open").count() == 1
     event = AuditEvent.objects.filter(action="orders.cancelled_on_halt").first()
     assert event is not None and event.details["cancelled"] == 3
+
+
+def test_a_lost_cancel_on_halt_is_sent_again_by_the_sweep(live_server_process, market):
+    bot = make_bot(live_server_process)
+    ids = rest(bot, market, 2)
+    bot.close()
+    breaker = trip("account", "SIM-A").breaker  # cancel-on-halt is queued, no worker runs it...
+    app.control.purge()  # ...and it is lost, as when Redis dies with the message queued
+    assert Order.objects.filter(pk__in=ids).working().count() == 2
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        assert halt_sweep_task.delay().get(timeout=20) == []  # a redelivery may still come
+    grace = settings.CELERY_VISIBILITY_TIMEOUT_SECONDS + HALT_RESEND_AT_MOST_EVERY_SECONDS
+    Breaker.objects.filter(pk=breaker.pk).update(
+        changed_at=breaker.changed_at - timedelta(seconds=grace + 1)
+    )
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        assert halt_sweep_task.delay().get(timeout=20) == [breaker.pk]
+        assert wait_until(lambda: not Order.objects.filter(pk__in=ids).working().exists())
+        assert halt_sweep_task.delay().get(timeout=20) == []  # nothing left to cancel
+    assert not SimOrder.objects.filter(account_ref="sim-a", status="open").exists()
 
 
 def test_dead_mans_switch_fires_after_the_interval_and_not_before(

@@ -27,7 +27,13 @@ from apps.venues.adapters.registry import adapter_for
 from apps.venues.models import TradingAccount
 from apps.venues.services.credentials import account_ref_for
 
-__all__ = ["CancelReport", "orders_cancel_in_scope", "orders_cancel_on_halt", "scope_orders"]
+__all__ = [
+    "CancelReport",
+    "halted_breakers_with_working_orders",
+    "orders_cancel_in_scope",
+    "orders_cancel_on_halt",
+    "scope_orders",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -179,3 +185,23 @@ def orders_cancel_on_halt(
             },
         )
     return report
+
+
+def halted_breakers_with_working_orders(*, halted_before: datetime) -> list[int]:
+    """Ids of breakers halted before ``halted_before`` whose scope still holds a working order
+    that can be cancelled (it has a venue order id and a known state): their cancel-on-halt
+    was lost (Redis died with the message queued) or gave up, and must run again."""
+    out = []
+    halted = Breaker.objects.filter(state=BreakerState.HALTED, changed_at__lt=halted_before)
+    for breaker in halted:
+        scope = _halt_scope(breaker)
+        if not scope["accounts"]:
+            continue
+        left = scope_orders(
+            accounts=scope["accounts"],
+            underlying=scope.get("underlying"),
+            api_key_id=scope.get("api_key_id"),
+        ).exclude(venue_order_id="")
+        if left.exclude(status__in=[OrderStatus.UNKNOWN, OrderStatus.RECEIVED]).exists():
+            out.append(breaker.pk)
+    return out
