@@ -101,6 +101,8 @@ class Env:
     trusted_proxy_count: int
     # PostgreSQL connections per process (psycopg's pool; see config/settings/base.py).
     db_pool_max_size: int
+    celery_visibility_timeout_seconds: int
+    celery_task_max_deliveries: int
 
     @property
     def uses_embedded_services(self) -> bool:
@@ -178,4 +180,6 @@ def read_env(environ: Mapping[str, str] | None = None) -> Env:
         # How many reverse proxies of ours append to X-Forwarded-For; 0 = trust none of it.
         trusted_proxy_count=_int(environ, "TRUSTED_PROXY_COUNT", 0),
         db_pool_max_size=_int(environ, "DB_POOL_MAX_SIZE", 8),
+        celery_visibility_timeout_seconds=_int(environ, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 120),
+        celery_task_max_deliveries=_int(environ, "CELERY_TASK_MAX_DELIVERIES", 3),
     )

@@ -9,7 +9,7 @@ import dj_database_url
 
 from config.csp import EMPTY_HASH as EMPTY_STYLE_HASH
 from config.csp import plotly_style_hashes
-from config.env import ConfigurationError, _int, read_env
+from config.env import ConfigurationError, read_env
 from config.local_services import ensure_service_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -121,7 +121,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # one (countdown + hard time limit; tests/faults/test_worker_crash.py checks every task), or a
 # live worker's task is delivered twice. A killed prefork child needs no wait: its parent
 # requeues the message at once (task_reject_on_worker_lost). Tests shorten it via the env.
-CELERY_VISIBILITY_TIMEOUT_SECONDS = _int(os.environ, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 120)
+CELERY_VISIBILITY_TIMEOUT_SECONDS = ENV.celery_visibility_timeout_seconds
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
     # Look for overdue unacked messages every ~10 s (kombu's default sweep is every 100 s).
@@ -131,7 +131,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # A message delivered this many times (first run + redeliveries of one attempt) is dropped
 # unrun at the next delivery, with an error log and an alert (config/celery.py): a task that
 # kills its worker every time must not crash-loop the fleet.
-CELERY_TASK_MAX_DELIVERIES = _int(os.environ, "CELERY_TASK_MAX_DELIVERIES", 3)
+CELERY_TASK_MAX_DELIVERIES = ENV.celery_task_max_deliveries
 
 # --- Django -------------------------------------------------------------------------------
 INSTALLED_APPS = [
