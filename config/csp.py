@@ -79,3 +79,18 @@ def plotly_style_hashes() -> tuple[str, ...]:
         if text is not None:
             hashes.append(csp_hash(text))
     return tuple(dict.fromkeys(hashes))
+
+
+@functools.cache
+def swagger_ui_style_hashes() -> tuple[str, ...]:
+    """Hashes of the inline <style> blocks of drf-spectacular's Swagger UI page (/api/docs/),
+    read from the installed template, so an upgrade brings its new hash along."""
+    spec = importlib.util.find_spec("drf_spectacular")
+    if spec is None or spec.origin is None:
+        return ()
+    path = Path(spec.origin).parent / "templates" / "drf_spectacular" / "swagger_ui.html"
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError:
+        return ()
+    return tuple(csp_hash(m) for m in re.findall(r"<style>(.*?)</style>", source, re.S))

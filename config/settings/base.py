@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us (CSP: no CDN)
     "channels",
     "django_otp",
     "apps.audit",
@@ -252,6 +253,9 @@ SPECTACULAR_SETTINGS = {
     # The schema and its docs page are public documentation; they reveal no data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Breaker states appear under several serializers; one named enum (check --deploy is clean).
     "ENUM_NAME_OVERRIDES": {"BreakerStateEnum": "apps.breakers.models.BreakerState"},
 }

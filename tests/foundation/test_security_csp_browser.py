@@ -120,6 +120,8 @@ def test_every_page_runs_under_the_policy_without_a_violation(
         _visit(page, f"{base}/accounts/password/")
         _visit(page, f"{base}/keys/")
         _visit(page, f"{base}/keys/{key.key_id}/")
+        # The API docs: Swagger UI from drf-spectacular-sidecar, its start-up script a file.
+        _visit(page, f"{base}/api/docs/", wait_for=".swagger-ui .opblock")
         # Issue a key through the form: the shown-once page runs static/js/copy.js.
         _visit(page, f"{base}/keys/new/")
         page.get_by_label("Name").fill("csp-bot-2")
