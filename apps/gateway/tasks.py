@@ -95,12 +95,21 @@ def reconcile_task() -> dict:
 
 @app.on_after_finalize.connect
 def _schedule(sender: Any, **kwargs: Any) -> None:
+    # Beat's runs keep no result (nobody waits for them; one a second would pile up in Redis
+    # for CELERY_RESULT_EXPIRES); a caller of .delay() still gets one.
+    periodic = {"ignore_result": True}
     sender.add_periodic_task(
-        SWEEP_EVERY_SECONDS, dead_mans_switch_sweep_task.s(), name="gateway dead man's switch"
+        SWEEP_EVERY_SECONDS,
+        dead_mans_switch_sweep_task.s(),
+        name="gateway dead man's switch",
+        **periodic,
     )
     sender.add_periodic_task(
-        RECONCILE_EVERY_SECONDS, reconcile_task.s(), name="gateway reconcile orders"
+        RECONCILE_EVERY_SECONDS, reconcile_task.s(), name="gateway reconcile orders", **periodic
     )
     sender.add_periodic_task(
-        HALT_SWEEP_EVERY_SECONDS, halt_sweep_task.s(), name="gateway re-send lost cancel-on-halt"
+        HALT_SWEEP_EVERY_SECONDS,
+        halt_sweep_task.s(),
+        name="gateway re-send lost cancel-on-halt",
+        **periodic,
     )
