@@ -31,6 +31,7 @@ from tests.apikeys.factories import issue
 from tests.faults.conftest import ProxiedPostgres
 from tests.support.auth import browser_sign_in, http_sign_in
 from tests.support.servers import ARTIFACTS, RunningServer, celery_worker_and_beat, uvicorn_server
+from tests.support.waiting import seconds_until
 from tests.venues.factories import make_account, make_sim_venue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -64,16 +65,6 @@ def outage(stack, redis_client) -> Iterator[Stack]:
     stack.db.proxy.restore()
     yield stack
     stack.db.proxy.restore()
-
-
-def wait_for(predicate: Callable[[], object], *, timeout: float, what: str) -> float:
-    """Poll ``predicate`` until it is truthy; returns the seconds it took."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.2)
-    return time.monotonic() - started
 
 
 def record(name: str, lines: list[str]) -> None:
@@ -124,7 +115,7 @@ def test_api_and_pages_answer_503_while_postgres_is_cut_and_everything_recovers(
     assert desk.get("/overview/").status_code == 200
     assert bot.get("/api/v1/me").status_code == 200
     # The worker polls the venue through the proxy too.
-    wait_for(
+    seconds_until(
         lambda: VenueHealth.objects.filter(venue=venue, last_chain_ok_at__isnull=False).exists(),
         timeout=60,
         what="first chain poll by the worker",
@@ -188,10 +179,10 @@ def test_api_and_pages_answer_503_while_postgres_is_cut_and_everything_recovers(
 
     proxy.restore()
     restored_at = time.monotonic()
-    page_back = wait_for(
+    page_back = seconds_until(
         lambda: status_of(desk, "/overview/") == 200, timeout=10, what="the overview back"
     )
-    api_back = wait_for(
+    api_back = seconds_until(
         lambda: status_of(bot, "/api/v1/me") == 200, timeout=20, what="the API back"
     )
     assert probe.get("/readyz").status_code == 200
@@ -200,7 +191,7 @@ def test_api_and_pages_answer_503_while_postgres_is_cut_and_everything_recovers(
     assert outage.server.process.poll() is None
     # The worker and beat went on by themselves: a chain polled after the database came back.
     since = timezone.now()
-    worker_back = wait_for(
+    worker_back = seconds_until(
         lambda: VenueHealth.objects.filter(venue=venue, last_chain_ok_at__gt=since).exists(),
         timeout=30,
         what="a chain poll by the worker after recovery",

@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,22 +31,12 @@ from tests.support.auth import http_sign_in
 from tests.support.celery_processes import celery_processes_in
 from tests.support.redis_process import RedisProcess, redis_process
 from tests.support.servers import RunningServer, uvicorn_server
+from tests.support.waiting import wait_for
 from tests.venues.factories import make_account, make_sim_venue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 RESUME_WITHIN_S = 30.0  # orders accepted again, and live pushes again, within this after restart
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @dataclass

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from tests.apikeys.factories import issue
 from tests.support.auth import http_sign_in
 from tests.support.celery_processes import CeleryProcesses, celery_processes_in
 from tests.support.servers import ARTIFACTS
+from tests.support.waiting import wait_for
 from tests.venues.factories import make_account, make_sim_venue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -80,15 +80,6 @@ class Recording:
 def celery(tmp_path) -> Iterator[CeleryProcesses]:
     with celery_processes_in(tmp_path) as processes:
         yield processes
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.25)
-    return value
 
 
 def health(venue: Venue) -> VenueHealth:

@@ -15,7 +15,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from tests.apikeys.factories import issue
 from tests.gateway.conftest import make_bot, make_market, passive_buy_price
 from tests.support.celery_processes import CeleryProcesses, celery_processes_in
 from tests.support.servers import test_database_url as database_url
+from tests.support.waiting import wait_for
 from tests.venues.factories import make_account
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -51,17 +52,6 @@ WORKER_ENV = {"CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT)}
 def celery_processes(tmp_path) -> Iterator[CeleryProcesses]:
     with celery_processes_in(tmp_path) as processes:
         yield processes
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @contextmanager
