@@ -17,10 +17,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
-# At least one non-space character: DRF trims strings and refuses the blank ones; as a
-# RegexValidator it also becomes the field's ``pattern`` in the schema (JSON Schema patterns
-# search, so this reads "contains a non-space character").
-NOT_BLANK = RegexValidator(r"\S", "This field may not be blank.")
+# As RegexValidators these also become the fields' ``pattern`` in the schema, which then says
+# what DRF enforces anyway: strings are trimmed and blank ones refused, and NUL is refused
+# (PostgreSQL cannot store it).
+NOT_BLANK = RegexValidator(
+    r"^[^\x00]*[^\s\x00][^\x00]*$", "Needs a non-space character, and no NUL."
+)
+# "+": on a field that may be blank, drf-spectacular documents "" on its own (oneOf), and a
+# pattern matching "" too would make "" match both branches.
+NO_NUL = RegexValidator(r"^[^\x00]+$", "Null characters are not allowed.")
 
 
 class _Strict:

@@ -1,9 +1,9 @@
 """OpenAPI description of the API's error answers (``config/api_errors.py`` makes them).
 
-Every key-authenticated operation can answer 401 (no/bad key), 403 (scope or address), 429
-(rate limit, with ``Retry-After``) and 503 (a dependency is down); ``error_responses(...)``
-adds those and the statuses an operation adds itself, so the schema lists every status a
-client can meet (the fuzz tests, tests/fuzz, hold the server to it).
+Every key-authenticated operation can answer 400 (a key in the query string), 401 (no/bad
+key), 403 (scope or address), 429 (rate limit, with ``Retry-After``) and 503 (a dependency is
+down); ``error_responses(...)`` adds those and the statuses an operation adds itself, so the
+schema lists every status a client can meet (the fuzz tests, tests/fuzz, hold the server to it).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ class ErrorSerializer(serializers.Serializer):
 
 
 _DESCRIPTIONS = {
-    400: "Invalid request: `invalid_request` (messages per field in `errors`) or "
-    "`malformed_request` (the body is not JSON).",
+    400: "Invalid request: `invalid_request` (messages per field in `errors`), "
+    "`malformed_request` (the body is not JSON) or `key_in_query_string` (a key in the URL "
+    "is refused, never used: send it in the Authorization header).",
     401: "No usable key: `not_authenticated`, `invalid_key`, `key_revoked`, `key_expired`.",
     403: "Refused: `insufficient_scope` (the key lacks the operation's scope), "
     "`ip_not_allowed`, or a refusal named by the operation.",
@@ -36,7 +37,7 @@ _DESCRIPTIONS = {
 }
 
 # What any key-authenticated operation can answer, whatever it does.
-KEY_ERRORS = (401, 403, 429, 503)
+KEY_ERRORS = (400, 401, 403, 429, 503)
 
 
 def error_response(status: int, description: str | None = None) -> OpenApiResponse:

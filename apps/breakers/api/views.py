@@ -22,7 +22,7 @@ from apps.breakers.enforcement import breaker_effective_state
 from apps.breakers.models import BreakerScope, BreakerState
 from apps.breakers.selectors import breakers_for_api_key
 from apps.breakers.services import BreakerError, BreakerTargetUnknown, breaker_payload, breaker_trip
-from config.api_fields import NOT_BLANK, StrictCharField
+from config.api_fields import NO_NUL, NOT_BLANK, StrictCharField
 from config.api_schema import error_responses
 
 
@@ -67,6 +67,7 @@ class TripRequestSerializer(serializers.Serializer):
     target = StrictCharField(
         required=False,
         allow_blank=True,
+        validators=[NO_NUL],
         max_length=64,
         help_text="Account label for scope=account; omitted (or the key's own id) for api_key.",
     )

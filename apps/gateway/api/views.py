@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -103,10 +104,31 @@ class GatewayView(APIView):
         return response
 
 
+_ORDER = "#/paths/~1api~1v1~1orders~1{order_id}"
+
+
+class OrdersSchema(AutoSchema):
+    """OpenAPI links from a placed order to reading and cancelling it, so clients (and the
+    stateful fuzz tests) know that ``id`` is the ``order_id`` of those operations."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None or self.method != "POST":
+            return operation
+        for status_code, id_at in (("201", "/id"), ("200", "/id"), ("422", "/order/id")):
+            parameters = {"order_id": f"$response.body#{id_at}"}
+            operation["responses"][status_code]["links"] = {
+                "GetOrder": {"operationRef": f"{_ORDER}/get", "parameters": parameters},
+                "CancelOrder": {"operationRef": f"{_ORDER}/delete", "parameters": parameters},
+            }
+        return operation
+
+
 class OrdersView(GatewayView):
     """``POST /api/v1/orders`` places an order; ``GET`` lists the key's accounts' orders."""
 
     required_scopes = {"GET": "orders:read", "POST": "orders:write"}
+    schema = OrdersSchema()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Arrival is stamped before authentication, throttling and every check.
