@@ -66,7 +66,8 @@ def query_datetime(raw: str, *, dates: bool = False) -> datetime | None:
 
     Normalised to UTC because PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and
     Python allow (``...-16:50`` was a DataError: a 503 for a client's typo). Impossible values
-    (2026-02-30, or an offset that moves year 1 before the calendar) are None, not a 500."""
+    (2026-02-30) are None, not a 500; an offset that moves the time past year 9999 or before
+    year 1 in UTC is clamped there (still a valid RFC 3339 time, and as a bound just as good)."""
     try:
         value = parse_datetime(raw)
         if value is None and dates:
@@ -76,6 +77,20 @@ def query_datetime(raw: str, *, dates: bool = False) -> datetime | None:
             return None
         if timezone.is_naive(value):
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-10:00 is after datetime.max in UTC: clamp
+        return (datetime.max if value.year == datetime.max.year else datetime.min).replace(
+            tzinfo=UTC
+        )
+
+
+def refuse_nul_in_query(request: Any) -> None:
+    """400 for a NUL anywhere in the query string. PostgreSQL cannot compare text with NUL, so
+    ``?account=%00`` reached the database as a DataError: a 500 on the market-data views and a
+    misleading 503 on the order list. Views that read query parameters call this first."""
+    for name, values in request.query_params.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            raise serializers.ValidationError({name.replace("\x00", ""): [NO_NUL.message]})

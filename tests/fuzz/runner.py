@@ -23,6 +23,7 @@ class FuzzReport:
 
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     codes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, error code)
+    phases: Counter[str] = field(default_factory=Counter)  # requests per phase
     failures: dict[tuple[str, str, str], str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
@@ -42,7 +43,8 @@ class FuzzReport:
     def summary(self) -> str:
         """One line per operation: how many answers of each status (printed with -s / on
         failure, so a CI log shows how deep the run went)."""
-        lines = [f"{self.requests} requests in {self.elapsed:.1f} s"]
+        by_phase = ", ".join(f"{p} {n}" for p, n in sorted(self.phases.items()))
+        lines = [f"{self.requests} requests in {self.elapsed:.1f} s ({by_phase})"]
         for op in sorted(self.operations()):
             by_status = sorted((s, n) for (o, s), n in self.statuses.items() if o == op)
             codes = sorted((c, n) for (o, c), n in self.codes.items() if o == op)
@@ -67,7 +69,8 @@ def _error_code(response: Any) -> str | None:
     return str(body.get("code")) if isinstance(body, dict) else "<not an object>"
 
 
-def _record(report: FuzzReport, recorder: Any) -> None:
+def _record(report: FuzzReport, recorder: Any, phase: str) -> None:
+    report.phases[phase] += sum(1 for i in recorder.interactions.values() if i.response)
     for case_id, interaction in recorder.interactions.items():
         node = recorder.cases.get(case_id)
         operation = node.value.operation.label if node else recorder.label
@@ -96,8 +99,10 @@ def fuzz_run(schema: Any) -> FuzzReport:
     report = FuzzReport()
     started = time.monotonic()
     for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
-            _record(report, event.recorder)
+        if isinstance(event, events.ScenarioFinished):
+            _record(report, event.recorder, str(event.phase.value))
+        elif isinstance(event, events.FuzzScenarioFinished):
+            _record(report, event.recorder, "fuzz")
         elif isinstance(event, events.NonFatalError):
             report.errors.append(f"{event.label}: {event.info.format()}")
         elif isinstance(event, events.FatalError):

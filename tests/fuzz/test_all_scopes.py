@@ -33,4 +33,6 @@ def test_every_operation_with_every_scope(load_schema, fuzz_world):
     assert report.count("POST /api/v1/orders", lambda s: s == 201) > 0
     assert report.count("POST /api/v1/orders", lambda s: s == 422) > 0
     assert Order.objects.count() > seeded_orders
+    # The stateful phase followed the links (placed orders read back and cancelled by id).
+    assert report.phases["stateful"] > 0, report.phases
     assert SimOrder.objects.count() > seeded_orders // 2

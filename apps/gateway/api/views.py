@@ -35,7 +35,7 @@ from apps.gateway.services.heartbeat import heartbeat_record
 from apps.gateway.services.orders import OrderNotCancellable, order_cancel, order_submit
 from apps.venues.adapters.base import VenueError
 from config.api_errors import ServiceUnavailable
-from config.api_fields import query_datetime
+from config.api_fields import query_datetime, refuse_nul_in_query
 from config.api_schema import error_responses
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ class OrdersView(GatewayView):
         summary="List orders of the key's accounts, newest first",
     )
     def get(self, request: Request) -> Response:
+        refuse_nul_in_query(request)
         qs = Order.objects.restrict(request.auth)
         params = request.query_params
         # A parameter given empty filters by "" (matching nothing, or refused for status and

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from apps.risk.selectors import key_account_labels, risk_for_accounts
 from apps.venues.services.store import StoreUnavailable
 from config.api_errors import ServiceUnavailable
+from config.api_fields import refuse_nul_in_query
 from config.api_schema import error_responses
 
 POSITIONS_READ = "positions:read"
@@ -32,6 +33,10 @@ class ForbiddenAccount(exceptions.PermissionDenied):
 
 class RiskReadView(APIView):
     required_scope = POSITIONS_READ
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        refuse_nul_in_query(request)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, StoreUnavailable):

@@ -25,7 +25,7 @@ from apps.venues.models import InstrumentKind
 from apps.venues.services.payloads import iso_ms, json_number
 from apps.venues.services.store import StoreUnavailable
 from config.api_errors import ServiceUnavailable
-from config.api_fields import query_datetime
+from config.api_fields import query_datetime, refuse_nul_in_query
 from config.api_schema import error_responses
 
 MARKET_READ = "market:read"
@@ -69,6 +69,10 @@ def _venue_param(request: Request, underlying: str) -> str | None:
 
 class MarketReadView(APIView):
     required_scope = MARKET_READ
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        refuse_nul_in_query(request)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, StoreUnavailable):
