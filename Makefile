@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format static bench check-compose clean soak
+.PHONY: run test lint format static bench check-compose clean soak fuzz
 
 # setuptools is upgraded too: the one a new venv brings (65.5) has published advisories, and
 # make static audits this environment.
@@ -38,6 +38,11 @@ static: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+## make fuzz: the API fuzz tests (tests/fuzz) with 1000 examples per operation (FUZZ_MAX_EXAMPLES;
+## CI runs 10); FUZZ_SEED=<n> for other data (docs/testing.md)
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-1000} $(BIN)/python -m pytest tests/fuzz -o timeout=0 -s $(PYTEST_ARGS)
 
 ## make soak: 10 minutes (SOAK_SECONDS) of mixed load on the real stack; not part of CI
 soak: $(STAMP)
