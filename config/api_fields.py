@@ -20,8 +20,12 @@ from rest_framework import serializers
 # As RegexValidators these also become the fields' ``pattern`` in the schema, which then says
 # what DRF enforces anyway: strings are trimmed and blank ones refused, and NUL is refused
 # (PostgreSQL cannot store it).
+# What str.strip() (so DRF's trimming) removes, spelt out: ``\s`` differs between Python's re
+# (which counts \x1c-\x1f) and the ECMA regexes of schema validators, which made "\x1f" a
+# valid label in the schema and a blank one on the server.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NOT_BLANK = RegexValidator(
-    r"^[^\x00]*[^\s\x00][^\x00]*$", "Needs a non-space character, and no NUL."
+    rf"^[^\x00]*[^{SPACE}\x00][^\x00]*$", "Needs a non-space character, and no NUL."
 )
 # "+": on a field that may be blank, drf-spectacular documents "" on its own (oneOf), and a
 # pattern matching "" too would make "" match both branches.

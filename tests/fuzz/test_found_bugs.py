@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.apikeys.scopes import ALL_SCOPES
+from config.api_fields import NOT_BLANK
 from tests.apikeys.factories import issue
 from tests.gateway.conftest import make_market
 
@@ -85,3 +86,12 @@ def test_request_bodies_take_the_documented_json_types_only(api, path, body, fie
 def test_a_query_parameter_given_empty_or_malformed_is_refused_not_ignored(api, url, field):
     response = api.get(url)
     assert response.status_code == 400 and field in response.json()["errors"]
+
+
+def test_not_blank_means_what_trimming_means_in_every_regex_dialect():
+    # "\x1f" is whitespace to str.strip() (DRF trims it away) but not to ECMA's \s: the
+    # pattern names the characters instead of trusting \s.
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert all(NOT_BLANK.regex.search(f"a{c}") for c in spaces)
+    assert not any(NOT_BLANK.regex.search(c * 2) for c in spaces)
+    assert "\\s" not in NOT_BLANK.regex.pattern
