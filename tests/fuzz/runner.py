@@ -17,6 +17,10 @@ from schemathesis.engine import Status, events, from_schema
 from tests.fuzz import checks as _checks  # noqa: F401  (registers the scope check)
 
 
+def is_2xx(status: int) -> bool:
+    return 200 <= status < 300
+
+
 @dataclass
 class FuzzReport:
     """Requests sent and answers received, per operation, and every failed check."""

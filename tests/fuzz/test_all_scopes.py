@@ -10,13 +10,9 @@ from apps.apikeys.scopes import ALL_SCOPES
 from apps.gateway.models import Order
 from apps.venues.models import SimOrder
 from tests.fuzz.conftest import fuzz_key
-from tests.fuzz.runner import fuzz_run
+from tests.fuzz.runner import fuzz_run, is_2xx
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def is_2xx(status: int) -> bool:
-    return 200 <= status < 300
 
 
 def test_every_operation_with_every_scope(load_schema, fuzz_world):

@@ -10,8 +10,7 @@ import pytest
 
 from apps.apikeys.scopes import ALL_SCOPES
 from tests.fuzz.conftest import MAX_EXAMPLES, fuzz_key
-from tests.fuzz.runner import fuzz_run
-from tests.fuzz.test_all_scopes import is_2xx
+from tests.fuzz.runner import fuzz_run, is_2xx
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
