@@ -141,11 +141,11 @@ def place(desk: Desk) -> httpx.Response:
         "quantity": "1",
         "time_in_force": "ioc",
     }
-    if chain.status_code == 200:
-        quote = next(q for q in chain.json()["quotes"] if q["symbol"] == desk.symbol)
-        body["price"] = str(Decimal(str(quote["ask"])) * Decimal("1.05"))
-    else:
-        body["price"] = "0.05"
+    # The symbol may be missing from one poll's chain (the simulated venue sends some bad
+    # quotes, which validation drops): then a passive price, and the caller tries again.
+    quotes = chain.json()["quotes"] if chain.status_code == 200 else []
+    quote = next((q for q in quotes if q["symbol"] == desk.symbol and q["ask"]), None)
+    body["price"] = str(Decimal(str(quote["ask"])) * Decimal("1.05")) if quote else "0.05"
     return desk.bot.post("/orders", json=body)
 
 
