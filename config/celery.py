@@ -5,7 +5,9 @@ late acks a message whose worker dies is delivered again, and a task that kills 
 every time (out of memory, a segfault in a native library) would crash-loop the workers
 forever. So each run increments a counter in Redis per task id and attempt (a retry is a new
 attempt); the run after ``CELERY_TASK_MAX_DELIVERIES`` deliveries does not execute the task:
-it logs an error, raises an alert on the dashboard and acks the message.
+it logs an error, raises an alert on the dashboard and acks the message. The counter is
+deleted when the run ends (whatever its outcome), so Redis holds one only per message in flight
+or lost with its worker; the TTL is a backstop for those.
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def delivery_count(task_id: str, attempt: int) -> int | None:
     return int(count)
 
 
+def delivery_forget(task_id: str, attempt: int) -> None:
+    """Drop the counter of a run that ended: its message is acked now and never redelivered.
+    (Keeping it for its TTL cost a key per task run, ~4 a second at rest.)"""
+    from django.conf import settings
+
+    try:
+        _redis(settings.REDIS_URL).delete(f"{DELIVERY_KEY_PREFIX}{task_id}:{attempt}")
+    except redis.RedisError:
+        pass  # it expires on its own
+
+
 def claim_once(name: str, *, ttl_seconds: int = DELIVERY_KEY_TTL_SECONDS) -> bool:
     """True the first time ``name`` is claimed (SET NX in Redis): lets a redelivered task skip
     a side effect its dead first run already had. True as well when Redis is unreachable
@@ -90,10 +103,17 @@ class DeliveryCappedTask(Task):
             from django.conf import settings
 
             cap = settings.CELERY_TASK_MAX_DELIVERIES
-            deliveries = delivery_count(request.id, request.retries or 0)
-            if deliveries is not None and deliveries > cap:
-                _report_dropped(self, deliveries)
-                return {"dropped": "max_deliveries", "deliveries": deliveries - 1}
+            attempt = request.retries or 0
+            deliveries = delivery_count(request.id, attempt)
+            try:
+                if deliveries is not None and deliveries > cap:
+                    _report_dropped(self, deliveries)
+                    return {"dropped": "max_deliveries", "deliveries": deliveries - 1}
+                return super().__call__(*args, **kwargs)
+            finally:
+                # Reached when the run returns or raises (a retry included), not when its
+                # process dies: then the counter must survive for the redelivery.
+                delivery_forget(request.id, attempt)
         return super().__call__(*args, **kwargs)
 
 

@@ -34,6 +34,9 @@ from config.celery import app
 DISPATCH_EVERY_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0
 DEFAULT_SNAPSHOT_RETENTION_DAYS = 30
+# Nobody waits for a dispatched poll: its outcome is in VenueHealth and the worker log (a stored
+# result per poll piled up in Redis for CELERY_RESULT_EXPIRES). A .delay() caller still gets one.
+DISPATCHED = {"ignore_result": True}
 
 
 @app.task(
@@ -88,12 +91,12 @@ def poll_due_venues_dispatch() -> dict[str, list[int]]:
         )
         if _claim(health.pk, "next_chain_at", now, venue.quote_interval_seconds):
             poll_venue_chain.apply_async(
-                (venue.pk,), expires=max(3 * venue.quote_interval_seconds, 5.0)
+                (venue.pk,), expires=max(3 * venue.quote_interval_seconds, 5.0), **DISPATCHED
             )
             enqueued["chain"].append(venue.pk)
         if _claim(health.pk, "next_positions_at", now, venue.position_interval_seconds):
             poll_venue_positions.apply_async(
-                (venue.pk,), expires=max(3 * venue.position_interval_seconds, 5.0)
+                (venue.pk,), expires=max(3 * venue.position_interval_seconds, 5.0), **DISPATCHED
             )
             enqueued["positions"].append(venue.pk)
     venues_staleness_sweep(now=now)
