@@ -26,7 +26,11 @@ What counts as an error (any one fails the run):
 Memory: RSS of every process, printed each minute. The verdict compares a warmed-up baseline
 (taken after the first minute, or half the run if shorter) with the end: growth must stay under
 10% per process. For PostgreSQL processes the private part (RSS minus touched shared buffers)
-is compared, since a backend's RSS grows as it touches more of the shared buffer pool.
+is compared, since a backend's RSS grows as it touches more of the shared buffer pool. The
+warm-up ends with a CHECKPOINT: PostgreSQL's first timed one comes only after 5 minutes, and
+the checkpointer's private memory (its table of files to fsync) is allocated by the first, so
+without it the baseline would be taken before the checkpointer had ever done its work. Redis'
+key count and used memory are printed with each report (what grows there, if anything).
 
     make soak                     # 10 minutes
     SOAK_SECONDS=90 make soak     # a short run while developing
@@ -147,6 +151,33 @@ async def connect_followers(
         if f.refused or len(f.subscribed) != len(TOPICS):
             failures.append(f"client {i}: subscribed {sorted(f.subscribed)}, refused {f.refused}")
     return followers, sockets, failures
+
+
+def checkpoint() -> None:
+    """Have PostgreSQL run a checkpoint now (see the module docstring: the warm-up's end)."""
+    from django.db import connection, connections
+
+    try:
+        with connection.cursor() as c:
+            c.execute("CHECKPOINT")
+    finally:
+        connections.close_all()  # this pool thread's connection: teardown drops the database
+
+
+def redis_census() -> str:
+    """Keys by kind (ids folded) and used memory of this run's Redis database."""
+    import re
+
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    kinds: Counter[str] = Counter()
+    for key in client.scan_iter(count=1000):
+        kinds[re.sub(rb"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", b"*", key).decode(errors="replace")] += 1
+    used = client.info("memory")["used_memory"] / 2**20
+    top = ", ".join(f"{k} {n}" for k, n in kinds.most_common(6))
+    return f"{sum(kinds.values())} keys, used_memory {used:.2f} MiB; most: {top}"
 
 
 def topic_seqs() -> dict[str, int]:
@@ -288,7 +319,8 @@ def snapshot(
     published = {t: seqs[t] - seqs0[t] for t in TOPICS}
     print(f"  published since start: {published}")
     cells = [f"{p.label} {mem[p.pid]:.1f}" if mem[p.pid] else f"{p.label} gone" for p in procs]
-    print("  memory MiB (RSS; postgres: private): " + ", ".join(cells), flush=True)
+    print("  memory MiB (RSS; postgres: private): " + ", ".join(cells))
+    print(f"  redis: {redis_census()}", flush=True)
     return mem
 
 
@@ -402,6 +434,13 @@ async def drive(base: str, ws_url: str, flow, cookies, supervisor_pid: int, serv
     ends = sorted({*range(REPORT_EVERY_S, SOAK_SECONDS, REPORT_EVERY_S), WARMUP_S, SOAK_SECONDS})
     started = time.monotonic()
     previous = 0
+
+    async def checkpoint_before_baseline() -> None:
+        await asyncio.sleep(max(WARMUP_S - 10, 0))
+        await asyncio.to_thread(checkpoint)
+        log("CHECKPOINT done (the warm-up's end, before the memory baseline)")
+
+    checkpointing = asyncio.create_task(checkpoint_before_baseline())
     for period_end in ends:
         result = await asyncio.to_thread(
             bench_gateway.paced_load,
@@ -418,6 +457,7 @@ async def drive(base: str, ws_url: str, flow, cookies, supervisor_pid: int, serv
         seqs = await asyncio.to_thread(topic_seqs)
         mem = snapshot(f"t={elapsed:.0f} s", totals, result, followers, procs, seqs0, seqs)
         if period_end == WARMUP_S:
+            await checkpointing
             baseline = mem
             log(f"memory baseline taken now (t={elapsed:.0f} s, after the warm-up)")
 
