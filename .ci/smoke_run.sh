@@ -9,7 +9,7 @@ mkdir -p "$ROOT/test-artifacts"
 
 leftovers() {
   # Everything make run starts carries the checkout path, the port, or its celery app.
-  pgrep -af "scripts/run.py|uvicorn config.asgi|celery -A config|$ROOT/.local" || true
+  pgrep -af "scripts/run.py|config.serve|uvicorn config.asgi|celery -A config|$ROOT/.local" || true
 }
 
 start=$(date +%s)

@@ -115,28 +115,19 @@ def main() -> int:
             [
                 PYTHON,
                 "-m",
-                "uvicorn",
-                "config.asgi:application",
+                "config.serve",  # uvicorn, one socket per worker (config/serve.py)
                 "--host",
                 host,
                 "--port",
                 str(port),
                 "--workers",
                 os.environ.get("WEB_CONCURRENCY", "1"),
-                "--lifespan",
-                "off",
-                "--no-access-log",
                 "--timeout-graceful-shutdown",
                 "3",
-                # Never trust X-Forwarded-For here: a local client could spoof its address past
-                # per-IP lockouts and key network checks (docs/accounts.md).
-                "--no-proxy-headers",
-                # Bounded kernel send queue per websocket, so a slow tab's pushes coalesce
-                # (latest wins) instead of queueing in the kernel (apps/realtime/uvicorn_ws.py).
-                "--ws",
-                "apps.realtime.uvicorn_ws:BoundedSendWebSocketProtocol",
             ],
-            env,
+            # X-Forwarded-For is never trusted here: a local client could spoof its address
+            # past per-IP lockouts and key network checks (docs/accounts.md).
+            {k: v for k, v in env.items() if k != "FORWARDED_ALLOW_IPS"},
         )
         supervisor.spawn(
             "worker",

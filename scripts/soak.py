@@ -1,7 +1,7 @@
 """`make soak`: the real stack under mixed load for SOAK_SECONDS (default 600), then a verdict.
 
-What runs: ``scripts/run.py`` itself (the `make run` supervisor: uvicorn with 2 workers and the
-bounded-send websocket protocol, a prefork Celery worker with 2 children, Celery beat) on a
+What runs: ``scripts/run.py`` itself (the `make run` supervisor: ``config.serve``, uvicorn with 2
+workers on their own sockets and the bounded-send websocket protocol, a prefork Celery worker with 2 children, Celery beat) on a
 scratch database (``bench/_harness.scratch_database``) and this run's Redis database, with
 DEBUG=0. PostgreSQL/Redis are DATABASE_URL/REDIS_URL, or embedded servers under .local/soak/.
 
@@ -222,7 +222,7 @@ def stack_procs(supervisor_pid: int, services) -> list[Proc]:
     procs.append(Proc("run.py supervisor", root.pid, root.create_time(), False))
     for child in root.children():
         cmd = " ".join(child.cmdline())
-        if "uvicorn" in cmd:
+        if "config.serve" in cmd:
             name, kids = "web", "web worker"
         elif " worker" in cmd:
             name, kids = "celery worker", "celery child"

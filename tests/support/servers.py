@@ -89,26 +89,18 @@ def uvicorn_server(
     log_path = ARTIFACTS / f"uvicorn-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
+            # The production launcher (config/serve.py: uvicorn, one socket per worker, the
+            # bounded-send websocket protocol, no proxy headers unless FORWARDED_ALLOW_IPS).
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "config.asgi:application",
+                "config.serve",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(port),
                 "--workers",
                 str(workers),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--no-proxy-headers",
-                # A bounded kernel send queue per websocket, as in production: without it a
-                # stalled tab's pushes queue up in the kernel and never coalesce
-                # (apps/realtime/uvicorn_ws.py).
-                "--ws",
-                "apps.realtime.uvicorn_ws:BoundedSendWebSocketProtocol",
             ],
             cwd=ROOT,
             env=child_env(**env),
