@@ -1,9 +1,10 @@
 """`make soak`: the real stack under mixed load for SOAK_SECONDS (default 600), then a verdict.
 
 What runs: ``scripts/run.py`` itself (the `make run` supervisor: ``config.serve``, uvicorn with 2
-workers on their own sockets and the bounded-send websocket protocol, a prefork Celery worker with 2 children, Celery beat) on a
-scratch database (``bench/_harness.scratch_database``) and this run's Redis database, with
-DEBUG=0. PostgreSQL/Redis are DATABASE_URL/REDIS_URL, or embedded servers under .local/soak/.
+workers on their own sockets and the bounded-send websocket protocol, a prefork Celery worker
+with 2 children, Celery beat) on a scratch database (``bench/_harness.scratch_database``) and
+this run's Redis database, with DEBUG=0. PostgreSQL/Redis are DATABASE_URL/REDIS_URL, or
+embedded servers under .local/soak/.
 
 Load, all at once:
 - orders: POST /api/v1/orders at 100/s, open loop, latency measured from each order's scheduled
