@@ -319,7 +319,8 @@ def snapshot(
     print(f"  websockets: {describe_ws(followers)}")
     published = {t: seqs[t] - seqs0[t] for t in TOPICS}
     print(f"  published since start: {published}")
-    cells = [f"{p.label} {mem[p.pid]:.1f}" if mem[p.pid] else f"{p.label} gone" for p in procs]
+    # Three significant figures: tenths of a MiB hide the growth of a 0.6 MiB process.
+    cells = [f"{p.label} {mem[p.pid]:.3g}" if mem[p.pid] else f"{p.label} gone" for p in procs]
     print("  memory MiB (RSS; postgres: private): " + ", ".join(cells))
     print(f"  redis: {redis_census()}", flush=True)
     return mem
