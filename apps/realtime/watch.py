@@ -137,12 +137,17 @@ async def revalidate(connections: list[Revocable]) -> None:
             await connection.revoke(verdict)
 
 
+FAILURE_REPORT_EVERY_SECONDS = 60.0
+
+
 class Watcher:
     """The connections of one event loop and the task that re-checks them periodically."""
 
     def __init__(self) -> None:
         self.connections: set[Revocable] = set()
         self._task: asyncio.Task[None] | None = None
+        self._failing_since: float | None = None  # loop time of the first failed round
+        self._reported_at = 0.0
 
     def add(self, connection: Revocable) -> None:
         self.connections.add(connection)
@@ -157,8 +162,35 @@ class Watcher:
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
             try:
                 await revalidate(list(self.connections))
-            except Exception:  # a database hiccup: try again next round, keep sockets open
-                logger.warning("websocket re-validation failed", exc_info=True)
+            except Exception as exc:  # a database hiccup: try again next round, keep sockets open
+                self._failed(exc)
+            else:
+                self._succeeded()
+
+    def _failed(self, exc: Exception) -> None:
+        """One warning when re-validation starts failing and one a minute while it does (a
+        database outage fails every round: a traceback every 2 s buried the logs)."""
+        now = asyncio.get_running_loop().time()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._reported_at < FAILURE_REPORT_EVERY_SECONDS:
+            return
+        self._reported_at = now
+        logger.warning(
+            "websocket re-validation failing for %.0f s (%s: %s); sockets stay open, retrying "
+            "every %.0f s",
+            now - self._failing_since,
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+            WATCH_INTERVAL_SECONDS,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
+
+    def _succeeded(self) -> None:
+        if self._failing_since is not None:
+            down = asyncio.get_running_loop().time() - self._failing_since
+            logger.warning("websocket re-validation works again after %.0f s", down)
+            self._failing_since = None
 
 
 _watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watcher] = (

@@ -31,7 +31,7 @@ from tests.apikeys.factories import issue
 from tests.faults.conftest import ProxiedPostgres
 from tests.support.auth import browser_sign_in, http_sign_in
 from tests.support.servers import ARTIFACTS, RunningServer, celery_worker_and_beat, uvicorn_server
-from tests.support.waiting import seconds_until
+from tests.support.waiting import seconds_until, wait_for
 from tests.venues.factories import make_account, make_sim_venue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -265,6 +265,16 @@ def test_an_open_overview_shows_a_banner_disables_actions_and_recovers_by_itself
         # The 503 tab reloaded itself into the real page, still signed in.
         other.get_by_role("heading", name="Overview").wait_for(timeout=15_000)
         assert other.url == f"{base}/overview/"
+        # The open socket's periodic re-validation failed every 2 s during the cut: the log
+        # says so once (not a traceback per round) and says when it works again.
+        wait_for(
+            lambda: "websocket re-validation works again" in outage.server.log(),
+            20,
+            "the re-validation to recover",
+        )
+        log = outage.server.log()
+        assert 1 <= log.count("websocket re-validation failing for") <= 2, log[-3000:]
+        assert "re-validation failed" not in log
     finally:
         context.close()
     record(
