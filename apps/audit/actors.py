@@ -76,3 +76,15 @@ class Actor:
         Only the claimed name is kept; a password or code must never be passed here.
         """
         return cls(kind=cls.ANONYMOUS, id="", label=claimed_username)
+
+
+def shell_operator_name() -> str:
+    """The operating-system user running a management command (never empty): break-glass
+    commands are audited as ``Actor.system(f"shell:{name}")``."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return os.environ.get("USER") or f"uid{os.getuid()}"

@@ -223,11 +223,14 @@ def mfa_verify(
         return MfaOutcome(Status.OK, device=device, backup_codes=backup_codes)
 
 
-def mfa_reset(*, user: User, actor: User, request: HttpRequest | None) -> User:
+def mfa_reset(
+    *, user: User, actor: User | Actor, request: HttpRequest | None, reason: str = ""
+) -> User:
     """Remove the user's authenticator and backup codes and end all their sessions.
 
     Guarantees: the user must enrol again at their next login; an MFA lock is lifted; the
-    reset is audited in the same transaction.
+    reset is audited in the same transaction (``actor`` an admin, or the shell's
+    ``Actor.system("shell:<user>")`` with a ``reason``).
     """
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
@@ -240,9 +243,9 @@ def mfa_reset(*, user: User, actor: User, request: HttpRequest | None) -> User:
         sessions_end_for_user(user=user)
         audit_record(
             action=AuditAction.MFA_RESET,
-            actor=Actor.user(actor),
+            actor=actor if isinstance(actor, Actor) else Actor.user(actor),
             target=user,
-            details={},
+            details={"reason": reason} if reason else {},
             request=request,
         )
     return user

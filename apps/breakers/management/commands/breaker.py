@@ -12,12 +12,9 @@ truth) and says whether the Redis mirror agrees.
 
 from __future__ import annotations
 
-import getpass
-import os
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.audit.actors import Actor
+from apps.audit.actors import Actor, shell_operator_name
 from apps.breakers.enforcement import breaker_effective_state
 from apps.breakers.mirror import MirrorUnavailable, mirror_read
 from apps.breakers.models import Breaker, BreakerScope, BreakerState
@@ -27,14 +24,6 @@ from apps.breakers.services import (
     breaker_target_normalise,
     breaker_trip,
 )
-
-
-def operator_name() -> str:
-    """The operating-system user running the command (never empty)."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER") or f"uid{os.getuid()}"
 
 
 class Command(BaseCommand):
@@ -62,7 +51,7 @@ class Command(BaseCommand):
         reason = str(options.get("reason") or "").strip()
         if not reason:
             raise CommandError("--reason is required for trip and reset")
-        operator = operator_name()
+        operator = shell_operator_name()
         try:
             if action == "trip":
                 change = breaker_trip(
