@@ -172,15 +172,16 @@ class CpuMeter:
                     cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if ppid == str(self.server_pid):
-                workers.append(pid)
+            if ppid == str(self.server_pid) and "resource_tracker" not in cmdline:
+                workers.append(pid)  # (multiprocessing's resource tracker serves no request)
             elif cmdline.startswith("postgres:") and f" {self.database} " in cmdline:
                 backends.append(pid)
         return workers, backends
 
     def start(self) -> None:
         self._workers, self._backends = self._pids()
-        self._w0 = sum(self._cpu_ms(p) for p in self._workers)
+        self._each0 = {p: self._cpu_ms(p) for p in self._workers}
+        self._w0 = sum(self._each0.values())
         self._b0 = {p: self._cpu_ms(p) for p in self._backends}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self._c0 = (usage.ru_utime + usage.ru_stime) * 1000
@@ -194,6 +195,14 @@ class CpuMeter:
         client = (usage.ru_utime + usage.ru_stime) * 1000 - self._c0
         n = max(n, 1)
         return workers / n, pg / n, client / n
+
+    def worker_split(self) -> str:
+        """Each server worker's share of the workers' CPU since ``start()``, e.g. "51/49": the
+        kernel assigns each connection to a worker by hash, so a few connections may share
+        unevenly (with 4: all on one worker 1 time in 8), which shows here."""
+        used = [self._cpu_ms(p) - self._each0[p] for p in sorted(self._workers, key=int)]
+        total = sum(used) or 1.0
+        return "/".join(f"{100 * u / total:.0f}" for u in used)
 
 
 @dataclass
@@ -454,12 +463,13 @@ def main() -> None:
                 cpu = meter.per_request(len(r.latencies_ms))
                 results[name] = r
                 rows.append(
-                    [name, r.requests_per_second, r.p50, r.percentile(99), *cpu, dict(r.statuses)]
-                )
+                    [name, r.requests_per_second, r.p50, r.percentile(99), *cpu,
+                     meter.worker_split(), dict(r.statuses)]
+                )  # fmt: skip
             print_table(
-                "Closed loop, 4 connections (CPU: ms per request)",
+                "Closed loop, 4 connections (CPU: ms per request; split: each worker's % of it)",
                 ["endpoint", "req/s", "p50 ms", "p99 ms", "cpu server", "cpu pg", "cpu client",
-                 "statuses"],
+                 "split", "statuses"],
                 rows,
             )  # fmt: skip
             from apps.gateway.services.counters import reject_counts
@@ -481,7 +491,7 @@ def main() -> None:
                 f"Open loop at {PACED_RATE:.0f} orders/s for {DURATION_S:.0f} s "
                 "(latency from the scheduled send time)",
                 ["accepted/s", "p50 ms", "p99 ms", "max ms", "cpu server", "cpu pg", "cpu client",
-                 "statuses"],
+                 "split", "statuses"],
                 [
                     [
                         paced.statuses.get(201, 0) / paced.elapsed_s,
@@ -489,6 +499,7 @@ def main() -> None:
                         paced.percentile(99),
                         max(paced.latencies_ms),
                         *cpu,
+                        meter.worker_split(),
                         dict(paced.statuses),
                     ]
                 ],
