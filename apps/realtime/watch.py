@@ -176,12 +176,13 @@ class Watcher:
         elif now - self._reported_at < FAILURE_REPORT_EVERY_SECONDS:
             return
         self._reported_at = now
+        first_line = (str(exc).strip().splitlines() or [""])[0]
         logger.warning(
             "websocket re-validation failing for %.0f s (%s: %s); sockets stay open, retrying "
             "every %.0f s",
             now - self._failing_since,
             type(exc).__name__,
-            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+            first_line,
             WATCH_INTERVAL_SECONDS,
             exc_info=logger.isEnabledFor(logging.DEBUG),
         )
