@@ -177,10 +177,12 @@ def test_a_client_order_id_makes_placement_idempotent(adapter):
         symbol,
         Side.BUY,
         Decimal("1"),
-        limit_price=Decimal(str(round(ask, 4))),
+        # Above the ask, so it fills (round(ask, 4) could round below it and rest unfilled).
+        limit_price=Decimal(str(round(ask + 0.01, 4))),
         client_order_id="c-1",
     )
     first = adapter.place_order(ALICE, order)
+    assert first.filled_quantity > 0
     again = adapter.place_order(ALICE, order)
     assert again.venue_order_id == first.venue_order_id
     assert again.filled_quantity == first.filled_quantity
