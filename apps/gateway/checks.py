@@ -27,6 +27,7 @@ from django.utils import timezone
 from apps.apikeys.ratelimit import RateLimiterUnavailable, rate_limit_take
 from apps.breakers.enforcement import SOURCE_FAIL_CLOSED, EffectiveState, breaker_effective_state
 from apps.breakers.reduce_only import reduce_only_decide
+from apps.gateway.models import WORKING_STATUSES
 
 __all__ = [
     "BOOK_SQL_LATERAL",
@@ -168,16 +169,9 @@ class CheckContext:
         would compile the same conditional aggregate each time."""
         from django.db import connection
 
-        from apps.gateway.models import WORKING_STATUSES
-
         with connection.cursor() as cursor:
             cursor.execute(
-                _BOOK_SQL,
-                {
-                    "account": self.account.pk,
-                    "instrument": self.instrument.pk,
-                    "working": list(WORKING_STATUSES),
-                },
+                _BOOK_SQL, {"account": self.account.pk, "instrument": self.instrument.pk}
             )
             open_orders, working_buy, working_sell, position = cursor.fetchone()
         return {
@@ -207,6 +201,9 @@ class CheckContext:
 # The book of one account and instrument: working orders of the account, remaining quantity
 # of its working buys and sells on the instrument, its position in it. One template, so the
 # standalone query and the one the gateway reads with the account (LATERAL, per row) agree.
+# The working statuses are literals, not a parameter: only then can the prepared statement's
+# generic plan use the partial index of working orders (order_working_by_account), which
+# keeps this read independent of the account's order history.
 _BOOK_TEMPLATE = """
 SELECT
     COUNT(*) AS open_orders,
@@ -217,11 +214,23 @@ SELECT
     COALESCE((SELECT p.size FROM gateway_position p
               WHERE p.account_id = {account} AND p.instrument_id = {instrument}), 0) AS position
 FROM gateway_order o
-WHERE o.account_id = {account} AND o.status = ANY(%(working)s)
+WHERE o.account_id = {account} AND o.status IN ({working})
 """
-_BOOK_SQL = _BOOK_TEMPLATE.format(account="%(account)s", instrument="%(instrument)s")
+
+
+def _sql_literals(values: tuple[str, ...]) -> str:
+    if not all(v.replace("_", "").isalpha() for v in values):  # plain status names only
+        raise ValueError(f"not a status name list: {values!r}")
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_BOOK_SQL = _BOOK_TEMPLATE.format(
+    account="%(account)s", instrument="%(instrument)s", working=_sql_literals(WORKING_STATUSES)
+)
 # For a query whose FROM has the account as ``a`` and the instrument as ``i``.
-BOOK_SQL_LATERAL = _BOOK_TEMPLATE.format(account="a.id", instrument="i.id")
+BOOK_SQL_LATERAL = _BOOK_TEMPLATE.format(
+    account="a.id", instrument="i.id", working=_sql_literals(WORKING_STATUSES)
+)
 
 
 def _is_redis_error(exc: BaseException) -> bool:

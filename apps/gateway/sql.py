@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.models import Model
 
 from config.prepared_sql import prepared_cursor
@@ -68,12 +68,13 @@ class Columns:
         values = list(row[start : start + self.width])
         if values[self._pk_index] is None:
             return None
+        db = connections[DEFAULT_DB_ALIAS]
         for i, col, converters in self._converters:
             value = values[i]
             for converter in converters:
-                value = converter(value, col, connection)
+                value = converter(value, col, db)
             values[i] = value
-        return self.model.from_db(connection.alias, self._attnames, values)
+        return self.model.from_db(db.alias, self._attnames, values)
 
 
 @cache
@@ -105,7 +106,8 @@ def insert(obj: Model, *, on_conflict: str = "") -> bool:
     meta = obj._meta
     auto_pk = getattr(obj, meta.pk.attname) is None
     sql, fields = _insert_plan(type(obj), auto_pk, on_conflict)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+    db = connections[DEFAULT_DB_ALIAS]  # once, not through the proxy for every field
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=db) for f in fields]
     with cursor() as c:
         c.execute(sql, params)
         row = c.fetchone()
@@ -114,7 +116,7 @@ def insert(obj: Model, *, on_conflict: str = "") -> bool:
     if auto_pk:
         setattr(obj, meta.pk.attname, row[0])
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
     return True
 
 
@@ -131,8 +133,9 @@ def update_fields(obj: Model, names: Sequence[str]) -> None:
     """``obj.save(update_fields=names)`` without the compilation: one UPDATE by primary key.
     Raises DatabaseError when no row matched (as ``save(update_fields=...)`` does)."""
     sql, fields = _update_plan(type(obj), tuple(names))
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection=connection) for f in fields]
-    params.append(obj._meta.pk.get_db_prep_value(obj.pk, connection))
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection=db) for f in fields]
+    params.append(obj._meta.pk.get_db_prep_value(obj.pk, db))
     with cursor() as c:
         c.execute(sql, params)
         if c.rowcount != 1:

@@ -29,7 +29,7 @@ from apps.gateway.checks import (
     check_breaker,
     pipeline_run,
 )
-from apps.gateway.models import WORKING_STATUSES, GatewayLimits, Order, OrderStatus
+from apps.gateway.models import GatewayLimits, Order, OrderStatus
 from apps.gateway.services.counters import reject_count_after_commit
 from apps.gateway.services.execution import order_apply_result
 from apps.gateway.sql import columns, cursor, insert, update_fields
@@ -118,7 +118,6 @@ def _load(api_key: ApiKey, data: OrderInput) -> _Loaded:
                 "key": api_key.pk,
                 "label": data.account,
                 "symbol": data.instrument,
-                "working": list(WORKING_STATUSES),
             },
         )
         row = c.fetchone()

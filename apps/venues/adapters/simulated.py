@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
@@ -122,10 +129,11 @@ def _select_one(model: type[Model], where: str, params: list, suffix: str = "") 
     if row is None:
         return None
     values = list(row)
+    db = connections[DEFAULT_DB_ALIAS]  # once: each read through the proxy costs a lookup
     for i, col, found in converters:
         for converter in found:
-            values[i] = converter(values[i], col, connection)
-    return model.from_db(connection.alias, attnames, values)
+            values[i] = converter(values[i], col, db)
+    return model.from_db(db.alias, attnames, values)
 
 
 # The unique rule of SimOrder "sim_order_client_id_unique" (a partial index), as an ON CONFLICT
@@ -151,7 +159,8 @@ def _insert(obj: Model, *, on_conflict: str = "") -> bool:
     With ``on_conflict`` (a conflict target), a row breaking that unique rule is not inserted
     (a concurrent insert of the same values is waited for) and False is returned."""
     sql, fields = _insert_plan(type(obj), on_conflict)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for f in fields]
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=db) for f in fields]
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -159,7 +168,7 @@ def _insert(obj: Model, *, on_conflict: str = "") -> bool:
         return False
     obj.pk = row[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = db.alias
     return True
 
 
@@ -174,7 +183,8 @@ def _update_plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, list]
 def _update(obj: Model, names: list[str]) -> None:
     """``obj.save(update_fields=names)`` as one prepared UPDATE by primary key."""
     sql, fields = _update_plan(type(obj), tuple(names))
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection=connection) for f in fields]
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection=db) for f in fields]
     with prepared_cursor() as cursor:
         cursor.execute(sql, [*params, obj.pk])
         if cursor.rowcount != 1:

@@ -31,7 +31,12 @@ class Instrument(models.Model):
     Deribit's inverse options), ``contract_size`` the underlying units per contract.
     """
 
-    venue = models.ForeignKey(Venue, on_delete=models.PROTECT, related_name="instruments")
+    # No index of its own: the unique (venue, symbol) index serves venue lookups, and with a
+    # second one a planner working from stale statistics (a venue's instruments just synced)
+    # scanned the venue's instruments for one symbol on every order.
+    venue = models.ForeignKey(
+        Venue, on_delete=models.PROTECT, related_name="instruments", db_index=False
+    )
     symbol = models.CharField(max_length=64)
     underlying = models.CharField(max_length=16)
     kind = models.CharField(max_length=16, choices=InstrumentKind.choices)
