@@ -350,22 +350,10 @@ def clean_quotes(
     options: ListedOptions,
     now_ms: int,
     step: int,
-    rows: np.ndarray | None = None,
 ) -> CleanQuotes:
-    """Deterministic quotes of every listed option from the market state at ``now_ms``; with
-    ``rows`` (indices into ``options``) of those options only, in that order, each exactly
-    the quote the whole chain gives it (every step is element by element; an order needs
-    one quote, not the chain's)."""
-    if rows is None:
-        index = np.arange(options.expiry_ms.shape[0], dtype=np.int64)
-        expiry_ms, strike, is_call = options.expiry_ms, options.strike, options.is_call
-    else:
-        index = np.asarray(rows, dtype=np.int64)
-        expiry_ms, strike, is_call = (
-            options.expiry_ms[index],
-            options.strike[index],
-            options.is_call[index],
-        )
+    """Deterministic quotes of every listed option from the market state at ``now_ms``."""
+    index = np.arange(options.expiry_ms.shape[0], dtype=np.int64)
+    expiry_ms, strike, is_call = options.expiry_ms, options.strike, options.is_call
     t = np.maximum((expiry_ms - now_ms) / MS_PER_YEAR, 1e-6)
     forward = state.spot * np.exp(spec.basis * t)
     k = np.log(strike / forward)
@@ -381,8 +369,8 @@ def clean_quotes(
     bid = np.floor((mark - half_price) / tick + 1e-9) * tick
     bid = np.where(bid >= tick, bid, 0.0)
     ask = np.maximum(np.ceil((mark + half_price) / tick - 1e-9) * tick, tick)
-    # Sizes vary by option and step without consuming random numbers (so a query for one
-    # option's quote at order time sees the sizes the chain showed).
+    # Sizes vary by option and step without consuming random numbers (orders placed between
+    # two steps see the sizes the chain showed).
     mix = (index * 2654435761 + (step + 1) * 40503) % 97
     depth = np.maximum(1.0, spec.base_size * np.exp(-0.3 * np.minimum(z, 6.0)))
     bid_size = np.where(bid > 0, np.round(depth * (0.5 + mix / 97.0), 1), 0.0)

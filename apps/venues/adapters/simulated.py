@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -65,6 +66,31 @@ def _listed(listing_key: str, underlying: str) -> tuple[engine.ListedOptions, di
 
     options = engine.listing_arrays(json.loads(listing_key), underlying)
     return options, {symbol: i for i, symbol in enumerate(options.symbol)}
+
+
+@dataclass(frozen=True, slots=True)
+class _PricedChain:
+    index: dict[str, int]  # symbol -> row of quotes
+    quotes: engine.CleanQuotes  # read-only arrays
+
+
+@functools.lru_cache(maxsize=16)
+def _priced_chain(
+    state_json: str, listing_json: str, underlying: str, now_ms: int, step: int
+) -> _PricedChain:
+    """The honest quotes of every option listed at one market step. They are a function of
+    the market row alone (state, listing, step and its time), so a process keeps the last
+    few: orders between two steps are priced from the one computation, bit for bit the
+    chain's quotes."""
+    import json
+
+    options = engine.listing_arrays(json.loads(listing_json), underlying)
+    state = engine.MarketState.from_json(json.loads(state_json))
+    quotes = engine.clean_quotes(state, engine.SPECS[underlying], options, now_ms, step)
+    for array in (quotes.forward, quotes.mark, quotes.bid, quotes.ask, quotes.bid_size,
+                  quotes.ask_size):  # fmt: skip
+        array.flags.writeable = False  # shared by every order of the step
+    return _PricedChain({str(s): i for i, s in enumerate(options.symbol)}, quotes)
 
 
 def listed_options(listing: dict, underlying: str) -> tuple[engine.ListedOptions, dict[str, int]]:
@@ -300,18 +326,27 @@ class SimulatedAdapter:
         )
         return options, index, quotes
 
-    def _quote_of(self, market: SimMarket, symbol: str) -> engine.CleanQuotes | None:
-        """The honest quote of one listed option (a one-row CleanQuotes, equal to its row of
-        ``_quotes_now``), or None when ``symbol`` is not listed."""
-        options, index = listed_options(market.listing, market.underlying)
-        i = index.get(symbol)
-        if i is None:
-            return None
-        state = engine.MarketState.from_json(market.state)
-        now_ms = int(market.stepped_at.timestamp() * 1000)
-        return engine.clean_quotes(
-            state, self._spec(market.underlying), options, now_ms, market.step, rows=[i]
+    def _placement_quotes(self, underlying: str) -> _PricedChain:
+        """The quotes an order is placed against: the market row of ``underlying`` locked
+        shared until the transaction ends (placements run side by side; a step waits for
+        them and they for it, so an order is always priced against a committed step), and
+        that step's quotes. Only the row's text is read: the quotes of a step are computed
+        once per process (``_priced_chain``), not decoded and recomputed for every order."""
+        meta = SimMarket._meta
+        sql = (
+            f"SELECT state::text, listing::text, step, stepped_at FROM {_qn(meta.db_table)} "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
+            "WHERE venue_id = %s AND underlying = %s FOR SHARE"
         )
+        for _ in range(2):
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, [self.venue.pk, underlying])
+                row = cursor.fetchone()
+            if row is not None:
+                break
+            self._locked_market(underlying, timezone.now(), shared=True)  # creates the market
+        state_json, listing_json, step, stepped_at = row
+        now_ms = int(stepped_at.timestamp() * 1000)
+        return _priced_chain(state_json, listing_json, underlying, now_ms, step)
 
     def list_instruments(self) -> list[InstrumentSpec]:
         specs: list[InstrumentSpec] = []
@@ -537,10 +572,10 @@ class SimulatedAdapter:
             # What two placements could race on is settled row by row: a client order id by
             # its unique index (the later insert waits for the earlier to commit and returns
             # it), a position by its row lock (fills, reduce-only checks).
-            market = self._locked_market(underlying, timezone.now(), shared=True)
-            quotes = self._quote_of(market, order.symbol)
+            chain = self._placement_quotes(underlying)
+            i = chain.index.get(order.symbol)
             refusal = None
-            if quotes is None:
+            if i is None:
                 refusal = VenueRejected("unknown_instrument", f"{order.symbol} is not listed")
             elif order.reduce_only:
                 position = (
@@ -587,7 +622,7 @@ class SimulatedAdapter:
             )
             # The order is written once, as it ends this call: the taker fill (if the quotes
             # cross it) and, for ioc and market orders, the unfilled rest cancelled.
-            terms = self._fill_terms(sim_order, 0, quotes, as_maker=False)
+            terms = self._fill_terms(sim_order, i, chain.quotes, as_maker=False)
             filled_at = timezone.now()
             if terms is not None:
                 self._take_fill(sim_order, *terms)
