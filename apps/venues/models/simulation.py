@@ -56,9 +56,14 @@ class SimOrder(models.Model):
         CANCELLED = "cancelled"
         REJECTED = "rejected"
 
-    venue = models.ForeignKey(Venue, on_delete=models.CASCADE, related_name="sim_orders")
+    # Indexes are few on purpose: every placement writes each of them (the venue FK is led by
+    # the working-orders index's venue, a unique constraint instead of unique=True spares the
+    # LIKE-pattern index Django adds for unique text columns).
+    venue = models.ForeignKey(
+        Venue, on_delete=models.CASCADE, related_name="sim_orders", db_index=False
+    )
     account_ref = models.CharField(max_length=128)
-    venue_order_id = models.CharField(max_length=40, unique=True)
+    venue_order_id = models.CharField(max_length=40)
     client_order_id = models.CharField(max_length=64, blank=True, default="")
     symbol = models.CharField(max_length=64)
     underlying = models.CharField(max_length=16)
@@ -82,13 +87,20 @@ class SimOrder(models.Model):
                 condition=~Q(client_order_id=""),
                 name="sim_order_client_id_unique",
             ),
+            models.UniqueConstraint(fields=["venue_order_id"], name="sim_order_venue_order_id"),
             models.CheckConstraint(
                 condition=Q(filled_quantity__lte=models.F("quantity")) & Q(quantity__gt=0),
                 name="sim_order_fill_bounded",
             ),
         ]
         indexes = [
-            models.Index(fields=["venue", "underlying", "status"], name="sim_order_working"),
+            # Only resting orders (the ones a step matches): ioc and market orders are written
+            # once, already finished, and never enter it.
+            models.Index(
+                fields=["venue", "underlying"],
+                condition=Q(status="open"),
+                name="sim_order_working",
+            ),
         ]
 
     def __str__(self) -> str:
