@@ -34,6 +34,7 @@ from apps.apikeys.scopes import ALL_SCOPES
 from apps.audit.actions import AuditAction
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from config.model_sql import columns
 from config.prepared_sql import prepared_cursor
 
 if TYPE_CHECKING:
@@ -304,49 +305,36 @@ def _which_secret_matches(api_key: ApiKey, secret: str, now: datetime) -> str | 
 
 
 @functools.cache
-def _lookup_plan() -> tuple[str, list]:
+def _lookup_sql() -> str:
     """SELECT of a key with its owner (what ``select_related("owner")`` reads), written once
     per process: compiling that queryset cost ~10 times running the statement itself."""
     qn = connection.ops.quote_name
-    # A resolved model class: the owner foreign key names AUTH_USER_MODEL, never "self".
-    owner_model = cast("type[Model]", ApiKey._meta.get_field("owner").related_model)
-    sides, select = [], []
-    for model, alias in ((ApiKey, "k"), (owner_model, "u")):
-        fields = list(model._meta.concrete_fields)
-        converters = []
-        for i, field in enumerate(fields):
-            col = field.get_col(alias)
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                converters.append((i, col, found))
-        sides.append((model, [f.attname for f in fields], converters))
-        select += [f"{alias}.{qn(f.column)}" for f in fields]
-    sql = (
-        f"SELECT {', '.join(select)} FROM {qn(ApiKey._meta.db_table)} k "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
+    owner_field = ApiKey._meta.get_field("owner")
+    owner_model = _owner_model()
+    return (
+        f"SELECT {columns(ApiKey, 'k').sql}, {columns(owner_model, 'u').sql} "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
+        f"FROM {qn(ApiKey._meta.db_table)} k "
         f"JOIN {qn(owner_model._meta.db_table)} u "
-        f"ON u.{qn(owner_model._meta.pk.column)} = k.{qn(ApiKey._meta.get_field('owner').column)} "
+        f"ON u.{qn(owner_model._meta.pk.column)} = k.{qn(owner_field.column)} "
         f"WHERE k.{qn(ApiKey._meta.get_field('key_id').column)} = %s"
     )
-    return sql, sides
+
+
+def _owner_model() -> type[Model]:
+    # A resolved model class: the owner foreign key names AUTH_USER_MODEL, never "self".
+    return cast("type[Model]", ApiKey._meta.get_field("owner").related_model)
 
 
 def _key_with_owner(key_id: str) -> ApiKey | None:
     """The key (with its owner loaded) by its public id, or None. One indexed query."""
-    sql, sides = _lookup_plan()
     with prepared_cursor() as cursor:
-        cursor.execute(sql, [key_id])
+        cursor.execute(_lookup_sql(), [key_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    instances, at = [], 0
-    for model, attnames, converters in sides:
-        values = list(row[at : at + len(attnames)])
-        at += len(attnames)
-        for i, col, found in converters:
-            for converter in found:
-                values[i] = converter(values[i], col, connection)
-        instances.append(model.from_db(connection.alias, attnames, values))
-    api_key, owner = instances
+    key_columns = columns(ApiKey, "k")
+    api_key = key_columns.build(row)
+    owner = columns(_owner_model(), "u").build(row, key_columns.width)
     ApiKey._meta.get_field("owner").set_cached_value(api_key, owner)
     return api_key
 

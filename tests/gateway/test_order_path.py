@@ -1,4 +1,4 @@
-"""The order path's hand-written statements and answers (apps/gateway/sql.py): the models and
+"""The order path's hand-written statements and answers (config/model_sql.py): the models and
 their limits read in one statement, prepared statements logged with their values, and
 rejects answered without a Django warning line each."""
 

@@ -13,10 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.gateway.models import Fill, Order, OrderStatus
-from apps.gateway.sql import insert, update_fields
 from apps.realtime.publish import publish
 from apps.venues.adapters.base import OrderResult
 from apps.venues.adapters.base import OrderStatus as VenueStatus
+from config.model_sql import insert, update_fields
 
 __all__ = ["order_apply_result", "position_add"]
 

@@ -32,7 +32,6 @@ from apps.gateway.checks import (
 from apps.gateway.models import GatewayLimits, Order, OrderStatus
 from apps.gateway.services.counters import reject_count_after_commit
 from apps.gateway.services.execution import order_apply_result
-from apps.gateway.sql import columns, cursor, insert, update_fields
 from apps.venues.adapters.base import (
     OrderRequest,
     Side,
@@ -43,6 +42,7 @@ from apps.venues.adapters.base import (
 from apps.venues.adapters.registry import adapter_for
 from apps.venues.models import Instrument, TradingAccount, Venue
 from apps.venues.services.credentials import account_ref_for
+from config.model_sql import columns, cursor, insert, update_fields
 
 __all__ = [
     "OrderInput",

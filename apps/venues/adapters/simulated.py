@@ -19,14 +19,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 from django.db import (
-    DEFAULT_DB_ALIAS,
-    DatabaseError,
     IntegrityError,
     connection,
-    connections,
     transaction,
 )
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.venues.adapters import sim_engine as engine
@@ -43,6 +40,7 @@ from apps.venues.adapters.base import (
     VenueRejected,
 )
 from apps.venues.models import SimFill, SimMarket, SimOrder, SimPosition, Venue
+from config.model_sql import insert, select_one, update_fields
 from config.prepared_sql import prepared_cursor
 
 __all__ = ["SimulatedAdapter"]
@@ -122,99 +120,17 @@ def _apply_fill(position: SimPosition, side: Side, quantity: Decimal, price: Dec
     position.updated_at = timezone.now()
 
 
-# --- the order path's statements, written once per process from the models ---------------
-# Compiling ORM queries cost several times running them (a one-row .first() ~0.45 ms of CPU
-# against ~0.05 ms through a cursor), and every order takes the market lock, looks up its
-# client order id and inserts itself. Column lists, value preparation (``get_db_prep_save``)
-# and conversion (``from_db_value``) come from the model fields, as in the ORM.
+# The order path's statements are built once per process from the models
+# (config/model_sql.py): compiling ORM queries cost several times running them.
 
 
 def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-@functools.cache
-def _select_plan(model: type[Model]) -> tuple[str, list[str], list]:
-    fields = list(model._meta.concrete_fields)
-    converters = []
-    for i, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        if found:
-            converters.append((i, col, found))
-    sql = f"SELECT {', '.join(_qn(f.column) for f in fields)} FROM {_qn(model._meta.db_table)}"  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
-    return sql, [f.attname for f in fields], converters
-
-
-def _select_one(model: type[Model], where: str, params: list, suffix: str = "") -> Model | None:
-    """One row of ``model`` (``where`` names columns, values as ``params``), as an instance."""
-    sql, attnames, converters = _select_plan(model)
-    with prepared_cursor() as cursor:
-        cursor.execute(f"{sql} WHERE {where}{suffix}", params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    db = connections[DEFAULT_DB_ALIAS]  # once: each read through the proxy costs a lookup
-    for i, col, found in converters:
-        for converter in found:
-            values[i] = converter(values[i], col, db)
-    return model.from_db(db.alias, attnames, values)
-
-
 # The unique rule of SimOrder "sim_order_client_id_unique" (a partial index), as an ON CONFLICT
 # target.
 _CLIENT_ID_CONFLICT = "(venue_id, account_ref, client_order_id) WHERE NOT (client_order_id = '')"
-
-
-@functools.cache
-def _insert_plan(model: type[Model], on_conflict: str) -> tuple[str, list]:
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    sql = (
-        f"INSERT INTO {_qn(meta.db_table)} ({', '.join(_qn(f.column) for f in fields)}) "  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    if on_conflict:
-        sql += f" ON CONFLICT {on_conflict} DO NOTHING"
-    return sql + f" RETURNING {_qn(meta.pk.column)}", fields
-
-
-def _insert(obj: Model, *, on_conflict: str = "") -> bool:
-    """``obj.save(force_insert=True)`` for a model with a database-generated primary key.
-    With ``on_conflict`` (a conflict target), a row breaking that unique rule is not inserted
-    (a concurrent insert of the same values is waited for) and False is returned."""
-    sql, fields = _insert_plan(type(obj), on_conflict)
-    db = connections[DEFAULT_DB_ALIAS]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection=db) for f in fields]
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = db.alias
-    return True
-
-
-@functools.cache
-def _update_plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, list]:
-    meta = model._meta
-    fields = [meta.get_field(name) for name in names]
-    sets = ", ".join(f"{_qn(f.column)} = %s" for f in fields)
-    return f"UPDATE {_qn(meta.db_table)} SET {sets} WHERE {_qn(meta.pk.column)} = %s", fields  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
-
-
-def _update(obj: Model, names: list[str]) -> None:
-    """``obj.save(update_fields=names)`` as one prepared UPDATE by primary key."""
-    sql, fields = _update_plan(type(obj), tuple(names))
-    db = connections[DEFAULT_DB_ALIAS]
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection=db) for f in fields]
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, [*params, obj.pk])
-        if cursor.rowcount != 1:
-            raise DatabaseError("Save with update_fields did not affect any rows.")
 
 
 class SimulatedAdapter:
@@ -245,7 +161,7 @@ class SimulatedAdapter:
         spec = self._spec(underlying)
         lock = " FOR SHARE" if shared else " FOR UPDATE"
         where, params = "venue_id = %s AND underlying = %s", [self.venue.pk, underlying]
-        market = _select_one(SimMarket, where, params, lock)
+        market = select_one(SimMarket, where, params, lock)
         if market is None:
             state = engine.MarketState.initial(spec)
             try:
@@ -259,7 +175,7 @@ class SimulatedAdapter:
                     )
             except IntegrityError:
                 pass  # another process created it first
-            market = _select_one(SimMarket, where, params, lock)
+            market = select_one(SimMarket, where, params, lock)
             if market is None:
                 raise SimMarket.DoesNotExist(f"no market for {underlying}")
         return market
@@ -474,10 +390,10 @@ class SimulatedAdapter:
             fee=_fee(float(price), quantity),
             created_at=filled_at,
         )
-        _insert(fill)
+        insert(fill)
         position = self._locked_position(order)
         _apply_fill(position, Side(order.side), quantity, price)
-        _update(position, ["size", "average_price", "realized_pnl", "updated_at"])
+        update_fields(position, ["size", "average_price", "realized_pnl", "updated_at"])
         return Fill(fill.fill_id, quantity, price, fill.fee, fill.created_at)
 
     def _locked_position(self, order: SimOrder) -> SimPosition:
@@ -485,7 +401,7 @@ class SimulatedAdapter:
         until the transaction ends (``select_for_update().get_or_create``, in statements)."""
         where = "venue_id = %s AND account_ref = %s AND symbol = %s"
         params = [self.venue.pk, order.account_ref, order.symbol]
-        position = _select_one(SimPosition, where, params, " FOR UPDATE")
+        position = select_one(SimPosition, where, params, " FOR UPDATE")
         if position is None:
             new = SimPosition(
                 venue=self.venue,
@@ -496,8 +412,8 @@ class SimulatedAdapter:
                 average_price=0,
             )
             # A concurrent fill may create it first: then wait for it and lock that row.
-            _insert(new, on_conflict="ON CONSTRAINT sim_position_unique")
-            position = _select_one(SimPosition, where, params, " FOR UPDATE")
+            insert(new, on_conflict="ON CONSTRAINT sim_position_unique")
+            position = select_one(SimPosition, where, params, " FOR UPDATE")
         return position
 
     def _fill_against(
@@ -537,7 +453,7 @@ class SimulatedAdapter:
         )
 
     def _by_client_id(self, account: AccountRef, client_order_id: str) -> SimOrder | None:
-        return _select_one(
+        return select_one(
             SimOrder,
             "venue_id = %s AND account_ref = %s AND client_order_id = %s",
             [self.venue.pk, account.external_id, client_order_id],
@@ -630,7 +546,7 @@ class SimulatedAdapter:
                 order.order_type == "market" or order.time_in_force == "ioc"
             ):
                 sim_order.status = SimOrder.Status.CANCELLED  # the rest dies (no resting)
-            if not _insert(sim_order, on_conflict=_CLIENT_ID_CONFLICT):
+            if not insert(sim_order, on_conflict=_CLIENT_ID_CONFLICT):
                 # The client order id was placed before (committed, or concurrently and
                 # waited for): that order is the answer, and nothing is written.
                 existing = self._by_client_id(account, order.client_order_id)

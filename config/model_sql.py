@@ -1,4 +1,5 @@
-"""Hand-written SQL for the order path, built once per process from the models' metadata.
+"""Hand-written SQL for hot paths, built once per process from the models' metadata (the order
+gateway's path and the simulated venue's placements).
 
 On the order path the ORM's query compilation costs several times the indexed statement it
 produces (measured: ~0.45 ms of CPU to compile and hydrate a one-row ``.first()`` against
@@ -9,7 +10,8 @@ per-call compilation:
 
 * :class:`Columns` selects every concrete column of a model under a table alias and turns a
   row back into a model instance (``Model.from_db``, with the fields' ``from_db_value``
-  converters, e.g. JSON), as a queryset would;
+  converters, e.g. JSON), as a queryset would; :func:`select_one` reads one row of a table
+  that way;
 * :func:`insert` / :func:`update_fields` write an instance the way ``save()`` does
   (``pre_save`` then ``get_db_prep_save`` per field); ``update_fields`` raises like
   ``save(update_fields=...)`` when no row matched;
@@ -35,10 +37,10 @@ from django.db.models import Model
 
 from config.prepared_sql import prepared_cursor
 
-__all__ = ["Columns", "columns", "cursor", "insert", "update_fields"]
+__all__ = ["Columns", "columns", "cursor", "insert", "select_one", "update_fields"]
 
 
-cursor = prepared_cursor  # the order path's name for it
+cursor = prepared_cursor  # the hot paths' name for it
 
 
 def _qn(name: str) -> str:
@@ -81,6 +83,17 @@ class Columns:
 def columns(model: type[Model], alias: str) -> Columns:
     """The (per process) :class:`Columns` of ``model`` under ``alias``."""
     return Columns(model, alias)
+
+
+def select_one(model: type[Model], where: str, params: Sequence[Any], suffix: str = "") -> Any:
+    """The one row of ``model``'s table matching ``where`` (column names, values as
+    ``params``; ``suffix`` such as ``" FOR UPDATE"``) as an instance, or None."""
+    table = _qn(model._meta.db_table)
+    cols = columns(model, table)
+    with cursor() as c:
+        c.execute(f"SELECT {cols.sql} FROM {table} WHERE {where}{suffix}", params)  # noqa: S608  # nosec B608  # names from model metadata, values bound as parameters
+        row = c.fetchone()
+    return None if row is None else cols.build(row)
 
 
 @cache
