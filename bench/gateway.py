@@ -30,6 +30,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -289,16 +291,18 @@ def seed_order_flow(
     return OrderFlow(venue, account, issued, symbol, price)
 
 
-def _without_gc_pauses(run) -> LoadResult:
-    """Run the load loop with this process's garbage collector off: a full collection of the
-    bench's heap (Django, the ORM, thousands of pending tasks) paused the client ~90 ms at the
-    end of each open-loop run, which counted as the server's latency. The server freezes its
-    own start-up heap (config/asgi.py); this is only the load generator's."""
+@contextmanager
+def no_gc_pauses() -> Iterator[None]:
+    """This process's garbage collector off while measuring: a full collection of the bench's
+    heap (Django, the ORM, thousands of pending tasks) paused the client ~90 ms at the end of
+    each open-loop run, which counted as the server's latency. The server freezes its own
+    start-up heap (config/asgi.py); this is only the load generator's, and only around the
+    bench's own phases (scripts/soak.py runs paced_load for minutes beside other work)."""
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
-        return asyncio.run(run())
+        yield
     finally:
         gc.enable()
         gc.unfreeze()
@@ -336,7 +340,7 @@ def closed_loop(
         await client.close()
         return result
 
-    return _without_gc_pauses(run)
+    return asyncio.run(run())
 
 
 def paced_load(
@@ -377,7 +381,7 @@ def paced_load(
         await client.close()
         return result
 
-    return _without_gc_pauses(run)
+    return asyncio.run(run())
 
 
 def main() -> None:
@@ -477,7 +481,8 @@ def main() -> None:
                 ("POST /api/v1/orders (whole pipeline)", "/api/v1/orders", orders),
             ):
                 meter.start()
-                r = closed_loop(base, headers, path, concurrency=4, duration_s=DURATION_S, **kw)
+                with no_gc_pauses():
+                    r = closed_loop(base, headers, path, concurrency=4, duration_s=DURATION_S, **kw)
                 cpu = meter.per_request(len(r.latencies_ms))
                 results[name] = r
                 rows.append(
@@ -503,9 +508,10 @@ def main() -> None:
             )
 
             meter.start()
-            paced = paced_load(
-                base, headers, "/api/v1/orders", order_body, PACED_RATE, PACED_DURATION_S
-            )
+            with no_gc_pauses():
+                paced = paced_load(
+                    base, headers, "/api/v1/orders", order_body, PACED_RATE, PACED_DURATION_S
+                )
             cpu = meter.per_request(len(paced.latencies_ms))
             print_table(
                 f"Open loop at {PACED_RATE:.0f} orders/s for {PACED_DURATION_S:.0f} s "
